@@ -1,0 +1,197 @@
+//! The configuration file (`hubgate run|check --config FILE`): TOML parsed into raw serde
+//! structs, then validated once into a finished [`Config`] where every value is present and
+//! checked. This module owns the keys and their defaults (documented in
+//! `config.example.toml`), the duration syntax, the reading of secret files, and the report of
+//! every problem in a file at once, each under its key path.
+//!
+//! - `raw`: the file as written, and unknown keys with "did you mean" hints;
+//! - `checks`: typed values, ranges, durations, files and URLs, shared by all sections;
+//! - `validate`, `introspection` and `routes`: the sections and the references between them;
+//! - `duration`: `"250ms"`, `"30s"`, `"5m"`, `"1h"`;
+//! - `describe`: the effective configuration printed by `hubgate check`.
+
+mod checks;
+mod describe;
+mod duration;
+mod introspection;
+mod raw;
+mod routes;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use http::Uri;
+
+pub use duration::{format_duration, parse_duration, MAX_DURATION};
+
+/// Where `hubgate run` and `hubgate check` look when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/hubgate/config.toml";
+
+/// A validated configuration: every value is present and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    /// Upstreams by name.
+    pub upstreams: BTreeMap<String, Upstream>,
+    /// Hub services by local name (the name routes use).
+    pub services: BTreeMap<String, Service>,
+    pub introspection: Introspection,
+    pub cache: Cache,
+    /// In file order.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    pub max_connections: usize,
+    pub realm: String,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_concurrent_streams: u32,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// `scheme://host:port`, no path.
+    pub url: Uri,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Hub service ID, e.g. `0-0-0-0-0`.
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    pub backend: Backend,
+    pub timeout: Duration,
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Probe each service's `users/me`; one probe URL per service name.
+    Hub { probes: BTreeMap<String, Uri> },
+    Rfc7662 {
+        endpoint: Uri,
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    pub ttl: Duration,
+    pub negative_ttl: Duration,
+    pub max_entries: u64,
+    pub stale_if_error: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Canonical path prefix: starts with `/`, no trailing `/` except the root itself.
+    pub prefix: String,
+    /// Name of an entry in `upstreams`.
+    pub upstream: String,
+    /// Name of an entry in `services`; `None` for a public route.
+    pub service: Option<String>,
+    pub allow_anonymous: bool,
+}
+
+/// A secret read from a `*_file` key; its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret obtained elsewhere (tests, the demo); the file loader builds its own.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    /// `<file>: N problems`, then one `  - problem` line each.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        let plural = if count == 1 { "" } else { "s" };
+        write!(f, "{}: {count} problem{plural}", self.file)?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates the file at `path`. Paths inside the file are kept as written.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path),
+            Err(error) => Err(ConfigError {
+                file: path.display().to_string(),
+                problems: vec![format!("cannot read {}: {error}", path.display())],
+            }),
+        }
+    }
+
+    /// Parses and validates configuration text; `origin` names it in the error.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let error = |problems| ConfigError {
+            file: origin.display().to_string(),
+            problems,
+        };
+        let (raw, mut problems) = raw::parse(text);
+        let Some(raw) = raw else {
+            return Err(error(problems));
+        };
+        match validate::validate(raw) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(error(problems)),
+            Err(more) => {
+                problems.extend(more);
+                Err(error(problems))
+            }
+        }
+    }
+}

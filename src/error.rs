@@ -1,0 +1,149 @@
+//! `GatewayError`: every way a request can fail at the gateway, and the one place that turns
+//! a failure into a status, a challenge and a JSON body (`design.md`, "Responses the gateway
+//! itself makes"). Clients get the status and a short reason; the cause goes to the log.
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use http_body_util::{Either, Full};
+
+use crate::path::PathError;
+use crate::GatewayBody;
+
+/// Why the gateway answered a request itself instead of forwarding it.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request target is ambiguous or malformed (`security.md`, "The path").
+    #[error("{0}")]
+    BadTarget(#[from] PathError),
+    /// A malformed request outside the target: headers the gateway refuses to pass on.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// More request headers than `server.max_headers` (HTTP/2; HTTP/1.1 is cut by the parser).
+    #[error("too many request header fields")]
+    HeadersTooLarge,
+    /// No route covers the path.
+    #[error("no route for this path")]
+    NoRoute,
+    /// The upstream could not be reached or broke the exchange.
+    #[error("upstream {upstream} failed: {cause}")]
+    UpstreamFailed {
+        upstream: String,
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The upstream sent no response head within `response_timeout`.
+    #[error("upstream {upstream} did not answer in time")]
+    UpstreamTimeout { upstream: String },
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::NoRoute => StatusCode::NOT_FOUND,
+            GatewayError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+            GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The `error` code of the JSON body (RFC 6749 / Hub style).
+    fn code(&self) -> &'static str {
+        match self {
+            GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => "invalid_request",
+            GatewayError::HeadersTooLarge => "request_header_fields_too_large",
+            GatewayError::NoRoute => "not_found",
+            GatewayError::UpstreamFailed { .. } => "bad_gateway",
+            GatewayError::UpstreamTimeout { .. } => "gateway_timeout",
+        }
+    }
+
+    /// What the client is told: never an upstream's internals.
+    fn description(&self) -> String {
+        match self {
+            GatewayError::UpstreamFailed { .. } => "the upstream server is unavailable".into(),
+            GatewayError::UpstreamTimeout { .. } => {
+                "the upstream server did not answer in time".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The RFC 6750 challenge, for the cases `design.md` gives one.
+    fn challenge(&self, realm: &str) -> Option<String> {
+        match self {
+            GatewayError::BadRequest(why) => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{why}\""
+            )),
+            _ => None,
+        }
+    }
+
+    /// The response the gateway sends for this error.
+    pub fn into_response(self, realm: &str) -> Response<GatewayBody> {
+        let body = serde_json::json!({
+            "error": self.code(),
+            "error_description": self.description(),
+        })
+        .to_string();
+        let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(challenge) = self.challenge(realm) {
+            if let Ok(value) = HeaderValue::try_from(challenge) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_design_table() {
+        let upstream = || "youtrack".to_string();
+        let cases = [
+            (GatewayError::BadRequest("x"), 400),
+            (GatewayError::HeadersTooLarge, 431),
+            (GatewayError::NoRoute, 404),
+            (
+                GatewayError::UpstreamFailed {
+                    upstream: upstream(),
+                    cause: "refused".into(),
+                },
+                502,
+            ),
+            (
+                GatewayError::UpstreamTimeout {
+                    upstream: upstream(),
+                },
+                504,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.into_response("youtrack").status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn bad_request_carries_a_challenge_and_upstream_errors_hide_their_cause() {
+        let response = GatewayError::BadRequest("bad header").into_response("yt");
+        let challenge = response.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap_or_default();
+        assert_eq!(
+            challenge,
+            "Bearer realm=\"yt\", error=\"invalid_request\", error_description=\"bad header\""
+        );
+        let error = GatewayError::UpstreamFailed {
+            upstream: "youtrack".into(),
+            cause: "connect to 10.0.0.7:8080 refused".into(),
+        };
+        assert!(!error.description().contains("10.0.0.7"));
+        assert!(error.challenge("yt").is_none());
+    }
+}

@@ -1,0 +1,302 @@
+//! Forwarding to an upstream: one pooled HTTP/1.1 client per upstream, the header hygiene of
+//! `security.md` ("Headers and credentials") in one function each way, `X-Forwarded-*`, and
+//! WebSocket upgrades passed through deliberately. Bodies stream both ways; nothing is buffered
+//! whole. The path and query go out as the exact bytes that were checked, `Authorization`
+//! untouched: YouTrack authorizes the request again.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, UPGRADE};
+use http::uri::{Authority, Scheme, Uri};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use crate::config;
+use crate::error::GatewayError;
+use crate::tls::{self, TlsError};
+use crate::GatewayBody;
+
+/// How long an unused pooled upstream connection is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Hop-by-hop headers (RFC 9110 7.6.1 plus the proxy-era ones): never forwarded either way.
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "http2-settings",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Where a request came from, as the gateway saw it (never what the client claims).
+#[derive(Debug, Clone)]
+pub struct ClientConn {
+    pub peer: SocketAddr,
+    pub https: bool,
+}
+
+/// One named upstream: where it is and a keep-alive connection pool to it.
+pub struct Upstream {
+    name: String,
+    scheme: Scheme,
+    authority: Authority,
+    response_timeout: Duration,
+    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+}
+
+impl Upstream {
+    pub fn new(name: &str, config: &config::Upstream) -> Result<Upstream, TlsError> {
+        let https = config.url.scheme() == Some(&Scheme::HTTPS);
+        let tls = tls::upstream_config(config.ca_file.as_deref(), https)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Ok(Upstream {
+            name: name.to_owned(),
+            scheme: config.url.scheme().cloned().unwrap_or(Scheme::HTTP),
+            authority: config
+                .url
+                .authority()
+                .cloned()
+                .unwrap_or_else(|| Authority::from_static("localhost")),
+            response_timeout: config.response_timeout,
+            client,
+        })
+    }
+
+    fn failed(&self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> GatewayError {
+        GatewayError::UpstreamFailed {
+            upstream: self.name.clone(),
+            cause: cause.into(),
+        }
+    }
+
+    /// The upstream's scheme and authority with the client's path and query, byte for byte.
+    fn uri_for(&self, original: &Uri) -> Result<Uri, GatewayError> {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = original.path_and_query().cloned();
+        Uri::from_parts(parts).map_err(|e| self.failed(e))
+    }
+}
+
+/// Sends the request to `upstream` and returns its response, cleaned of hop-by-hop headers.
+pub async fn forward(
+    upstream: &Upstream,
+    mut request: Request<Incoming>,
+    client: &ClientConn,
+    request_id: &HeaderValue,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let websocket = prepare_request(&mut request, client, request_id)?;
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
+    *request.uri_mut() = upstream.uri_for(request.uri())?;
+    *request.version_mut() = Version::HTTP_11;
+    let sent = tokio::time::timeout(upstream.response_timeout, upstream.client.request(request));
+    let mut response = match sent.await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return Err(upstream.failed(error)),
+        Err(_) => {
+            return Err(GatewayError::UpstreamTimeout {
+                upstream: upstream.name.clone(),
+            })
+        }
+    };
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return tunnel(upstream, client_upgrade, response);
+    }
+    strip_hop_by_hop(response.headers_mut());
+    Ok(response.map(Either::Left))
+}
+
+/// Header hygiene for the upstream request. Returns whether this is a WebSocket upgrade that
+/// is passed on (the only `Upgrade` that ever is; `h2c` never).
+fn prepare_request(
+    request: &mut Request<Incoming>,
+    client: &ClientConn,
+    request_id: &HeaderValue,
+) -> Result<bool, GatewayError> {
+    if connection_tokens(request.headers()).any(is_protected) {
+        return Err(GatewayError::BadRequest(
+            "the Connection header names a header the gateway must forward",
+        ));
+    }
+    let websocket = is_websocket_upgrade(request);
+    let host = match request.headers().get(HOST) {
+        Some(host) => host.clone(),
+        None => authority_header(request.uri())?,
+    };
+    let http2 = request.version() == Version::HTTP_2;
+    let headers = request.headers_mut();
+    strip_hop_by_hop(headers);
+    drop_untrusted(headers);
+    if http2 {
+        join_cookies(headers);
+    }
+    if websocket {
+        set_upgrade_headers(headers);
+    }
+    headers.insert(HOST, host.clone());
+    headers.insert(X_FORWARDED_FOR, peer_header(client.peer));
+    headers.insert(X_FORWARDED_PROTO, proto_header(client.https));
+    headers.insert(X_FORWARDED_HOST, host);
+    headers.insert(X_REQUEST_ID, request_id.clone());
+    Ok(websocket)
+}
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The names listed in every `Connection` header, trimmed.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// Headers a client must not make the gateway drop by listing them in `Connection`.
+fn is_protected(token: &str) -> bool {
+    let lower = token.to_ascii_lowercase();
+    matches!(lower.as_str(), "authorization" | "host" | "content-length")
+        || lower.starts_with("x-forwarded-")
+}
+
+/// Removes `Connection`, every header it names, and the fixed hop-by-hop set.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = connection_tokens(headers)
+        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+        .collect();
+    for name in listed.iter().map(HeaderName::as_str).chain(HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+/// Drops what clients must not be able to claim: forwarding headers (the gateway sets its own),
+/// `X-Real-IP`, names with `_` (some backends fold `_` into `-`), and `Expect` (answered here).
+fn drop_untrusted(headers: &mut HeaderMap) {
+    let untrusted: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            name == "forwarded"
+                || name == "x-real-ip"
+                || name == "expect"
+                || name.starts_with("x-forwarded-")
+                || name.contains('_')
+        })
+        .cloned()
+        .collect();
+    for name in untrusted {
+        headers.remove(name);
+    }
+}
+
+/// HTTP/2 may split `Cookie` into several fields; HTTP/1.1 wants one (RFC 9113 8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let cookies: Vec<&[u8]> = headers
+        .get_all(COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if let Ok(value) = HeaderValue::from_bytes(&cookies.join(&b"; "[..])) {
+        headers.insert(COOKIE, value);
+    }
+}
+
+fn is_websocket_upgrade(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    let mut upgrades = headers.get_all(UPGRADE).iter();
+    request.method() == Method::GET
+        && request.version() == Version::HTTP_11
+        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+        && matches!(
+            (upgrades.next(), upgrades.next()),
+            (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"websocket")
+        )
+}
+
+fn set_upgrade_headers(headers: &mut HeaderMap) {
+    headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+}
+
+fn authority_header(uri: &Uri) -> Result<HeaderValue, GatewayError> {
+    uri.authority()
+        .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+        .ok_or(GatewayError::BadRequest("the request names no host"))
+}
+
+fn peer_header(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::from_str(&peer.ip().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+}
+
+fn proto_header(https: bool) -> HeaderValue {
+    HeaderValue::from_static(if https { "https" } else { "http" })
+}
+
+/// An upstream switched protocols: pass the 101 on and copy bytes both ways once both sides
+/// have let go of HTTP.
+fn tunnel(
+    upstream: &Upstream,
+    client_upgrade: Option<OnUpgrade>,
+    mut response: Response<Incoming>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let Some(client_upgrade) = client_upgrade else {
+        return Err(upstream.failed("101 Switching Protocols to a request without an upgrade"));
+    };
+    let to_websocket = matches!(response.headers().get(UPGRADE),
+        Some(value) if value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !to_websocket {
+        return Err(upstream.failed("101 Switching Protocols to something other than websocket"));
+    }
+    let upstream_upgrade = hyper::upgrade::on(&mut response);
+    let name = upstream.name.clone();
+    tokio::spawn(async move {
+        match tokio::try_join!(client_upgrade, upstream_upgrade) {
+            Ok((client, upstream)) => {
+                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                {
+                    tracing::debug!(upstream = %name, %error, "websocket tunnel closed");
+                }
+            }
+            Err(error) => tracing::debug!(upstream = %name, %error, "websocket upgrade failed"),
+        }
+    });
+    strip_hop_by_hop(response.headers_mut());
+    set_upgrade_headers(response.headers_mut());
+    Ok(response.map(Either::Left))
+}

@@ -1,0 +1,31 @@
+//! hubgate: an authentication gateway in front of JetBrains YouTrack.
+//!
+//! The life of a request (`proxy::handle`, top to bottom):
+//! 1. `server` accepts the connection (limits, TLS, HTTP/1.1 or HTTP/2);
+//! 2. `path` checks the raw request target and refuses anything ambiguous with 400;
+//! 3. `path::RouteTable` picks the route by longest segment-boundary prefix;
+//! 4. `proxy::authenticate` is where the token is checked against the route's Hub service;
+//! 5. `forward` sends the request, byte-exact, to the route's upstream and streams the answer.
+//!
+//! Modules:
+//! - `config`   — the TOML file, parsed and validated once into a finished `Config`
+//! - `server`   — accept loop, limits, TLS, hyper-util auto connections, graceful shutdown
+//! - `activity` — per-connection last-activity clock for the idle timeout
+//! - `proxy`    — `handle()`: the request path as named phases
+//! - `path`     — canonical-path check and route matching (pure, table-tested)
+//! - `forward`  — upstream pools, header hygiene, `X-Forwarded-*`, WebSocket upgrades
+//! - `error`    — `GatewayError`: the one error-to-HTTP mapping
+//! - `tls`      — rustls server and upstream client configuration
+
+pub mod activity;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod path;
+pub mod proxy;
+pub mod server;
+pub mod tls;
+
+/// Every response body the gateway sends: an upstream's, streamed, or one of its own.
+pub type GatewayBody =
+    http_body_util::Either<hyper::body::Incoming, http_body_util::Full<bytes::Bytes>>;

@@ -1,0 +1,105 @@
+//! The `hubgate` command: `run` serves, `check` validates a configuration like `nginx -t`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hubgate::config::Config;
+use hubgate::server::{Server, ShutdownHandle};
+
+const DEFAULT_CONFIG: &str = "/etc/hubgate/config.toml";
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Authentication gateway for JetBrains YouTrack and Hub"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve with the given configuration until SIGTERM or SIGINT.
+    Run {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Validate the configuration, print the effective routes, exit 0 (valid) or 1.
+    Check {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Check { config } => check(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hubgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+fn run(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(&config).await?;
+        tracing::info!(listen = %server.local_addr(), config = %path.display(), "hubgate serving");
+        tokio::spawn(stop_on_signal(server.shutdown_handle()));
+        let cut = server.run().await;
+        tracing::info!(cut, "hubgate stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM or SIGINT starts a graceful shutdown.
+async fn stop_on_signal(shutdown: ShutdownHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    shutdown.shutdown();
+}
+
+/// Validates the file, and loads what a start would load (TLS certificates, upstream CAs).
+fn check(path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(path)?;
+    hubgate::proxy::State::new(&config)?;
+    if let Some(files) = &config.server.tls {
+        hubgate::tls::server_config(&files.cert, &files.key)?;
+    }
+    print!("{}", config.describe());
+    println!(
+        "hubgate: configuration file {} test is successful",
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Forwarding: byte-exact targets and credentials, streamed bodies, header hygiene both ways,
+//! `X-Forwarded-*`, WebSocket upgrades.
+
+mod support;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use support::{empty, get, send, ChannelBody, Gateway, Upstream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A permanent token in the real shape (contains `:` and `=`).
+const PERM_TOKEN: &str = "perm:cm9vdA==.NDctMQ==.AbCdEfGhIjKlMnOpQrStUvWxYz0123";
+/// A multi-scope OAuth access token in the observed shape (contains spaces, `;`, `+`, `/`, `=`).
+const OAUTH_TOKEN: &str = "1683065164852.be56a4e2-3a82.1e31c2d1-4055.be56a4e2-3a82 \
+    6ab631e2-61a7-4806-b029-44f0753fc29a 0-0-0-0-0;1.MCwCFEzJ/cvl+k1aQ2Zx4Dvacw==";
+
+#[tokio::test]
+async fn path_query_and_authorization_arrive_byte_for_byte() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let targets = [
+        "/api/issues?fields=id,summary,customFields(name,value(name))&query=%23Unresolved%20for:%20me&$top=10",
+        "/issue/DEMO-1/%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82",
+        "/api/admin/users?q=a%2Fb&x=..&y=%zz&z=+",
+        "/hub/api/rest/users/me?fields=id,login,name,banned,guest",
+        "/api/",
+    ];
+    for (target, token) in targets.iter().zip([PERM_TOKEN, OAUTH_TOKEN].iter().cycle()) {
+        let authorization = format!("Bearer {token}");
+        let request = get(gateway.addr, target)
+            .header("authorization", &authorization)
+            .body(empty())
+            .expect("request");
+        let answer = send(gateway.addr, request).await;
+        assert_eq!(answer.status, 200, "{target}: {}", answer.text());
+        let seen = upstream.last();
+        assert_eq!(seen.target, *target);
+        assert_eq!(seen.header("authorization"), Some(authorization.as_str()));
+        assert_eq!(seen.header_count("authorization"), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_request_body_streams_to_the_upstream_before_it_is_complete() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let (tx, body) = ChannelBody::new();
+    let request = Request::post("/api/issues/DEMO-1/attachments")
+        .header("host", gateway.addr.to_string())
+        .header("content-length", (1024 * 1024).to_string())
+        .body(body)
+        .expect("request");
+    let response = tokio::spawn(send(gateway.addr, request));
+    let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
+    tx.send(chunk.clone()).await.expect("first chunk");
+    // Only a gateway that streams lets the upstream see bytes while the client still holds
+    // back fifteen sixteenths of the body.
+    upstream.first_bytes.notified().await;
+    for _ in 1..16 {
+        tx.send(chunk.clone()).await.expect("next chunk");
+    }
+    drop(tx);
+    let answer = response.await.expect("client task");
+    assert_eq!(answer.status, 200);
+    assert_eq!(upstream.last().body_len, 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_ten_megabyte_response_streams_to_the_client() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let total = 10 * 1024 * 1024;
+    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(connection);
+    let request = get(gateway.addr, &format!("/big?bytes={total}"))
+        .body(empty())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response head");
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    // The upstream holds the rest until the client has the first chunk: a gateway that
+    // buffered the whole body would never deliver it.
+    let first = body.frame().await.expect("a first frame").expect("frame");
+    let mut received = first.data_ref().map_or(0, Bytes::len);
+    assert!(received > 0);
+    upstream.release.notify_one();
+    while let Some(frame) = body.frame().await {
+        received += frame.expect("frame").data_ref().map_or(0, Bytes::len);
+    }
+    assert_eq!(received, total);
+}
+
+#[tokio::test]
+async fn hop_by_hop_and_spoofed_headers_never_reach_the_upstream() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let host = gateway.addr.to_string();
+    let request = get(gateway.addr, "/api/issues")
+        .header("authorization", format!("Bearer {PERM_TOKEN}"))
+        .header("connection", "keep-alive, X-Client-Secret")
+        .header("x-client-secret", "s3cret")
+        .header("keep-alive", "timeout=5")
+        .header("te", "trailers")
+        .header("trailer", "x-checksum")
+        .header("proxy-authorization", "Basic dXNlcjpwYXNz")
+        .header("proxy-connection", "keep-alive")
+        .header("upgrade", "h2c")
+        .header("http2-settings", "AAMAAABkAAQAAP__")
+        .header("x-forwarded-for", "6.6.6.6")
+        .header("x-forwarded-host", "evil.example")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-prefix", "/admin")
+        .header("forwarded", "for=6.6.6.6;proto=https")
+        .header("x-real-ip", "6.6.6.6")
+        .header("x_forwarded_for", "7.7.7.7")
+        .header("x-request-id", "client-id-42")
+        .header("x-kept", "yes")
+        .body(empty())
+        .expect("request");
+    let answer = send(gateway.addr, request).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = upstream.last();
+    for name in [
+        "connection",
+        "x-client-secret",
+        "keep-alive",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "proxy-connection",
+        "upgrade",
+        "http2-settings",
+        "forwarded",
+        "x-real-ip",
+        "x_forwarded_for",
+        "x-forwarded-prefix",
+    ] {
+        assert_eq!(seen.header(name), None, "{name} reached the upstream");
+    }
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("x-forwarded-host"), Some(host.as_str()));
+    assert_eq!(seen.header("host"), Some(host.as_str()));
+    assert_eq!(seen.header_count("x-forwarded-for"), 1);
+    assert_eq!(seen.header("x-request-id"), Some("client-id-42"));
+    assert_eq!(seen.header("x-kept"), Some("yes"));
+    assert_eq!(answer.headers["x-request-id"], "client-id-42");
+}
+
+#[tokio::test]
+async fn an_insane_request_id_is_replaced() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let request = get(gateway.addr, "/")
+        .header("x-request-id", "a b\"<script>")
+        .body(empty())
+        .expect("request");
+    let answer = send(gateway.addr, request).await;
+    let sent = upstream.last();
+    let id = sent.header("x-request-id").expect("a request id");
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(answer.headers["x-request-id"], id);
+}
+
+#[tokio::test]
+async fn hop_by_hop_response_headers_are_stripped() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let request = get(gateway.addr, "/hop").body(empty()).expect("request");
+    let answer = send(gateway.addr, request).await;
+    assert_eq!(answer.status, 200);
+    for name in [
+        "x-upstream-secret",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-connection",
+        "trailer",
+        "upgrade",
+    ] {
+        assert!(
+            answer.headers.get(name).is_none(),
+            "{name} reached the client"
+        );
+    }
+    assert_eq!(answer.headers["x-kept"], "yes");
+    assert_eq!(answer.text(), "hop");
+}
+
+#[tokio::test]
+async fn connection_naming_a_forwarded_header_is_refused() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    for listed in ["Authorization", "host", "Content-Length", "X-Forwarded-For"] {
+        let request = get(gateway.addr, "/api/issues")
+            .header("authorization", format!("Bearer {PERM_TOKEN}"))
+            .header("connection", format!("keep-alive, {listed}"))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let answer = send(gateway.addr, request).await;
+        assert_eq!(answer.status, 400, "Connection: {listed}");
+        let challenge = answer.headers["www-authenticate"].to_str().expect("ascii");
+        assert!(
+            challenge.contains("error=\"invalid_request\""),
+            "{challenge}"
+        );
+    }
+    assert!(upstream.seen().is_empty());
+}
+
+#[tokio::test]
+async fn websocket_upgrade_round_trip() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        gateway.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let head = support::read_response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("upgrade: websocket"), "{head}");
+    assert!(lower.contains("connection: upgrade"), "{head}");
+    assert!(lower.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="));
+    // A masked text frame "hello" (RFC 6455 5.7), then the echo of the same bytes.
+    let frame = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    stream.write_all(&frame).await.expect("frame");
+    let mut echo = [0u8; 11];
+    stream.read_exact(&mut echo).await.expect("echo");
+    assert_eq!(echo, frame);
+    let seen = upstream.last();
+    assert_eq!(seen.header("upgrade"), Some("websocket"));
+    assert_eq!(seen.header("connection"), Some("upgrade"));
+    assert_eq!(
+        seen.header("sec-websocket-key"),
+        Some("dGhlIHNhbXBsZSBub25jZQ==")
+    );
+}
+
+#[tokio::test]
+async fn an_h2c_upgrade_is_forwarded_as_a_plain_request() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let request = get(gateway.addr, "/")
+        .header("connection", "Upgrade, HTTP2-Settings")
+        .header("upgrade", "h2c")
+        .header("http2-settings", "AAMAAABkAAQAAP__")
+        .body(empty())
+        .expect("request");
+    let answer = send(gateway.addr, request).await;
+    assert_eq!(answer.status, 200);
+    let seen = upstream.last();
+    assert_eq!(seen.header("upgrade"), None);
+    assert_eq!(seen.header("http2-settings"), None);
+}
