@@ -1,9 +1,15 @@
-//! When a connection last moved a byte: the clock behind `server.idle_timeout`. [`Tracked`]
-//! wraps a connection's socket and stamps every successful read and write.
+//! What a connection is doing, for `server.idle_timeout`: how many requests are in flight, when
+//! the last one started or ended, and when a byte last moved. [`Tracked`] wraps the socket
+//! and stamps every read and write; [`RequestGuard`] brackets each request.
+//!
+//! Two clocks, two purposes: a connection with no request in flight for `idle_timeout` is
+//! asked to close gracefully (HTTP/2 PINGs or a trickled preface do not keep it open); one
+//! that then moves no byte for another `idle_timeout` (a stalled body, a client that stopped
+//! reading) is dropped.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -11,40 +17,61 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// The last time a connection read or wrote, shared between its socket and its watchdog.
+/// A connection's activity, shared between its socket, its requests and its watchdog.
 #[derive(Clone)]
-pub struct Activity(Arc<Stamp>);
+pub struct Activity(Arc<Stamps>);
 
-struct Stamp {
+struct Stamps {
     origin: Instant,
     /// Milliseconds since `origin` of the last read or write.
-    last: AtomicU64,
+    last_byte: AtomicU64,
+    /// Milliseconds since `origin` of the last request start or end.
+    last_request: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+fn stamp(clock: &AtomicU64, origin: Instant) {
+    let elapsed = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    clock.store(elapsed, Ordering::Relaxed);
 }
 
 impl Activity {
     pub fn new() -> Activity {
-        Activity(Arc::new(Stamp {
+        Activity(Arc::new(Stamps {
             origin: Instant::now(),
-            last: AtomicU64::new(0),
+            last_byte: AtomicU64::new(0),
+            last_request: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
         }))
     }
 
-    fn touch(&self) {
-        let elapsed = self.0.origin.elapsed().as_millis();
-        self.0.last.store(
-            u64::try_from(elapsed).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+    fn at(&self, clock: &AtomicU64) -> Instant {
+        self.0.origin + Duration::from_millis(clock.load(Ordering::Relaxed))
     }
 
-    fn last(&self) -> Instant {
-        self.0.origin + Duration::from_millis(self.0.last.load(Ordering::Relaxed))
+    /// Marks a request as in flight until the guard is dropped.
+    pub fn request(&self) -> RequestGuard {
+        self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        stamp(&self.0.last_request, self.0.origin);
+        RequestGuard(self.clone())
     }
 
-    /// Completes once no byte has moved for `limit`.
+    /// Completes once no request has been in flight for `limit`.
     pub async fn idle_for(&self, limit: Duration) {
         loop {
-            let deadline = self.last() + limit;
+            let deadline = self.at(&self.0.last_request) + limit;
+            if Instant::now() >= deadline && self.0.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            tokio::time::sleep_until(deadline.max(Instant::now() + limit / 4)).await;
+        }
+    }
+
+    /// Completes once no byte has moved either way for `limit`, counting from `since` at
+    /// the earliest.
+    pub async fn silent_for(&self, limit: Duration, since: Instant) {
+        loop {
+            let deadline = self.at(&self.0.last_byte).max(since) + limit;
             if Instant::now() >= deadline {
                 return;
             }
@@ -56,6 +83,17 @@ impl Activity {
 impl Default for Activity {
     fn default() -> Self {
         Activity::new()
+    }
+}
+
+/// One request in flight; dropping it (response head sent, or the request abandoned) ends it.
+pub struct RequestGuard(Activity);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let stamps = &self.0 .0;
+        stamps.in_flight.fetch_sub(1, Ordering::Relaxed);
+        stamp(&stamps.last_request, stamps.origin);
     }
 }
 
@@ -72,6 +110,10 @@ impl<IO> Tracked<IO> {
             activity: activity.clone(),
         }
     }
+
+    fn moved(&self) {
+        stamp(&self.activity.0.last_byte, self.activity.0.origin);
+    }
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
@@ -83,7 +125,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Tracked<IO> {
         let before = buf.filled().len();
         let poll = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
+            self.moved();
         }
         poll
     }
@@ -97,7 +139,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.io).poll_write(cx, buf);
         if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.moved();
         }
         poll
     }
@@ -109,7 +151,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Tracked<IO> {
     ) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
         if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+            self.moved();
         }
         poll
     }
@@ -133,7 +175,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test(start_paused = true)]
-    async fn idle_for_waits_from_the_last_byte() {
+    async fn silent_for_waits_from_the_last_byte() {
         let activity = Activity::new();
         let (near, mut far) = tokio::io::duplex(64);
         let mut near = Tracked::new(near, &activity);
@@ -142,7 +184,41 @@ mod tests {
         let mut byte = [0u8; 1];
         near.read_exact(&mut byte).await.expect("duplex read");
         let started = Instant::now();
-        activity.idle_for(Duration::from_secs(60)).await;
+        activity
+            .silent_for(Duration::from_secs(60), started - Duration::from_secs(1))
+            .await;
         assert_eq!(started.elapsed(), Duration::from_secs(60));
+        let later = Instant::now() + Duration::from_secs(5);
+        activity.silent_for(Duration::from_secs(60), later).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(125));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_for_waits_for_requests_to_end_and_ignores_bytes() {
+        let activity = Activity::new();
+        let limit = Duration::from_secs(60);
+        let request = activity.request();
+        let idle = tokio::spawn({
+            let activity = activity.clone();
+            async move {
+                activity.idle_for(limit).await;
+                Instant::now()
+            }
+        });
+        tokio::time::advance(Duration::from_secs(300)).await;
+        assert!(!idle.is_finished(), "idle while a request was in flight");
+        drop(request);
+        let ended = Instant::now();
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut near = Tracked::new(near, &activity);
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(10)).await;
+            far.write_all(b"p").await.expect("duplex write");
+            let mut byte = [0u8; 1];
+            near.read_exact(&mut byte).await.expect("duplex read");
+        }
+        let fired = idle.await.expect("idle task");
+        let waited = fired - ended;
+        assert!(waited >= limit && waited < limit + limit / 4, "{waited:?}");
     }
 }

@@ -22,6 +22,9 @@ pub enum GatewayError {
     /// More request headers than `server.max_headers` (HTTP/2; HTTP/1.1 is cut by the parser).
     #[error("too many request header fields")]
     HeadersTooLarge,
+    /// An `Expect` the gateway cannot meet (anything but `100-continue`).
+    #[error("only Expect: 100-continue is supported")]
+    ExpectationFailed,
     /// No route covers the path.
     #[error("no route for this path")]
     NoRoute,
@@ -41,6 +44,7 @@ impl GatewayError {
         match self {
             GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            GatewayError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             GatewayError::NoRoute => StatusCode::NOT_FOUND,
             GatewayError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -52,6 +56,7 @@ impl GatewayError {
         match self {
             GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => "invalid_request",
             GatewayError::HeadersTooLarge => "request_header_fields_too_large",
+            GatewayError::ExpectationFailed => "expectation_failed",
             GatewayError::NoRoute => "not_found",
             GatewayError::UpstreamFailed { .. } => "bad_gateway",
             GatewayError::UpstreamTimeout { .. } => "gateway_timeout",
@@ -107,7 +112,9 @@ mod tests {
     fn statuses_follow_the_design_table() {
         let upstream = || "youtrack".to_string();
         let cases = [
+            (GatewayError::BadTarget(PathError::DotSegment), 400),
             (GatewayError::BadRequest("x"), 400),
+            (GatewayError::ExpectationFailed, 417),
             (GatewayError::HeadersTooLarge, 431),
             (GatewayError::NoRoute, 404),
             (

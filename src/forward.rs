@@ -5,9 +5,13 @@
 //! untouched: YouTrack authorizes the request again.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, HOST, UPGRADE};
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, COOKIE, EXPECT, HOST,
+    TRANSFER_ENCODING, UPGRADE,
+};
 use http::uri::{Authority, Scheme, Uri};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::Either;
@@ -40,11 +44,54 @@ const HOP_BY_HOP: [&str; 10] = [
     "proxy-authenticate",
 ];
 
-/// Where a request came from, as the gateway saw it (never what the client claims).
-#[derive(Debug, Clone)]
+/// The client connection a request came on, as the gateway saw it (never what the client
+/// claims), and the tunnel an upgrade leaves behind for the connection's task to run.
+#[derive(Debug)]
 pub struct ClientConn {
     pub peer: SocketAddr,
     pub https: bool,
+    tunnel: Mutex<Option<Tunnel>>,
+}
+
+impl ClientConn {
+    pub fn new(peer: SocketAddr, https: bool) -> ClientConn {
+        ClientConn {
+            peer,
+            https,
+            tunnel: Mutex::new(None),
+        }
+    }
+
+    /// The tunnel of an upgrade this connection answered with 101, if any. The connection's
+    /// task runs it, so a tunnel stays within the connection's limits and shutdown.
+    pub fn take_tunnel(&self) -> Option<Tunnel> {
+        self.tunnel.lock().ok()?.take()
+    }
+}
+
+/// Both ends of a switched connection, waiting for hyper to let go of them.
+#[derive(Debug)]
+pub struct Tunnel {
+    upstream_name: String,
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+}
+
+impl Tunnel {
+    /// Copies bytes both ways until either side closes.
+    pub async fn run(self) {
+        let name = self.upstream_name;
+        match tokio::try_join!(self.client, self.upstream) {
+            Ok((client, upstream)) => {
+                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                {
+                    tracing::debug!(upstream = %name, %error, "tunnel closed");
+                }
+            }
+            Err(error) => tracing::debug!(upstream = %name, %error, "upgrade failed"),
+        }
+    }
 }
 
 /// One named upstream: where it is and a keep-alive connection pool to it.
@@ -76,12 +123,16 @@ impl Upstream {
             .build(connector);
         Ok(Upstream {
             name: name.to_owned(),
-            scheme: config.url.scheme().cloned().unwrap_or(Scheme::HTTP),
+            scheme: config
+                .url
+                .scheme()
+                .cloned()
+                .expect("validated: upstream url has a scheme"),
             authority: config
                 .url
                 .authority()
                 .cloned()
-                .unwrap_or_else(|| Authority::from_static("localhost")),
+                .expect("validated: upstream url has an authority"),
             response_timeout: config.response_timeout,
             client,
         })
@@ -126,7 +177,7 @@ pub async fn forward(
         }
     };
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        return tunnel(upstream, client_upgrade, response);
+        return switch_protocols(upstream, client, client_upgrade, response);
     }
     strip_hop_by_hop(response.headers_mut());
     Ok(response.map(Either::Left))
@@ -139,11 +190,6 @@ fn prepare_request(
     client: &ClientConn,
     request_id: &HeaderValue,
 ) -> Result<bool, GatewayError> {
-    if connection_tokens(request.headers()).any(is_protected) {
-        return Err(GatewayError::BadRequest(
-            "the Connection header names a header the gateway must forward",
-        ));
-    }
     let websocket = is_websocket_upgrade(request);
     let host = match request.headers().get(HOST) {
         Some(host) => host.clone(),
@@ -172,29 +218,58 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// The names listed in every `Connection` header, trimmed.
-fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+/// Refuses, before anything else happens to the request, headers the gateway will not pass on
+/// or cannot honour: more than `max_headers` fields (HTTP/2; the HTTP/1.1 parser has its own
+/// cap), a `Connection` header that is not a clean token list or names a header the gateway
+/// must forward, and an `Expect` other than `100-continue`.
+pub fn check_headers(headers: &HeaderMap, max_headers: usize) -> Result<(), GatewayError> {
+    if headers.len() > max_headers {
+        return Err(GatewayError::HeadersTooLarge);
+    }
+    for token in connection_tokens(headers) {
+        if !token.iter().all(|b| b.is_ascii_graphic()) {
+            return Err(GatewayError::BadRequest("malformed Connection header"));
+        }
+        if is_protected(token) {
+            return Err(GatewayError::BadRequest(
+                "the Connection header names a header the gateway must forward",
+            ));
+        }
+    }
+    let mut expects = headers.get_all(EXPECT).iter();
+    match (expects.next(), expects.next()) {
+        (None, _) => Ok(()),
+        (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"100-continue") => Ok(()),
+        _ => Err(GatewayError::ExpectationFailed),
+    }
+}
+
+/// The names listed in every `Connection` header, as trimmed bytes.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(CONNECTION)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|token| !token.is_empty())
 }
 
 /// Headers a client must not make the gateway drop by listing them in `Connection`.
-fn is_protected(token: &str) -> bool {
+fn is_protected(token: &[u8]) -> bool {
     let lower = token.to_ascii_lowercase();
-    matches!(lower.as_str(), "authorization" | "host" | "content-length")
-        || lower.starts_with("x-forwarded-")
+    matches!(&lower[..], b"authorization" | b"host" | b"content-length")
+        || lower.starts_with(b"x-forwarded-")
 }
 
-/// Removes `Connection`, every header it names, and the fixed hop-by-hop set.
+/// Removes `Connection`, every header it names, and the fixed hop-by-hop set. A message framed
+/// by `Transfer-Encoding` loses any `Content-Length` too (RFC 9112 6.3): hyper re-frames it.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+        .filter_map(|token| HeaderName::from_bytes(token).ok())
         .collect();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        headers.remove(CONTENT_LENGTH);
+    }
     for name in listed.iter().map(HeaderName::as_str).chain(HOP_BY_HOP) {
         headers.remove(name);
     }
@@ -240,7 +315,7 @@ fn is_websocket_upgrade(request: &Request<Incoming>) -> bool {
     let mut upgrades = headers.get_all(UPGRADE).iter();
     request.method() == Method::GET
         && request.version() == Version::HTTP_11
-        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade"))
         && matches!(
             (upgrades.next(), upgrades.next()),
             (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"websocket")
@@ -267,10 +342,11 @@ fn proto_header(https: bool) -> HeaderValue {
     HeaderValue::from_static(if https { "https" } else { "http" })
 }
 
-/// An upstream switched protocols: pass the 101 on and copy bytes both ways once both sides
-/// have let go of HTTP.
-fn tunnel(
+/// An upstream switched protocols: pass the 101 on and leave both ends to the connection's
+/// task, which copies bytes once hyper has let go of them.
+fn switch_protocols(
     upstream: &Upstream,
+    client: &ClientConn,
     client_upgrade: Option<OnUpgrade>,
     mut response: Response<Incoming>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
@@ -282,20 +358,15 @@ fn tunnel(
     if !to_websocket {
         return Err(upstream.failed("101 Switching Protocols to something other than websocket"));
     }
-    let upstream_upgrade = hyper::upgrade::on(&mut response);
-    let name = upstream.name.clone();
-    tokio::spawn(async move {
-        match tokio::try_join!(client_upgrade, upstream_upgrade) {
-            Ok((client, upstream)) => {
-                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-                if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                {
-                    tracing::debug!(upstream = %name, %error, "websocket tunnel closed");
-                }
-            }
-            Err(error) => tracing::debug!(upstream = %name, %error, "websocket upgrade failed"),
-        }
-    });
+    let tunnel = Tunnel {
+        upstream_name: upstream.name.clone(),
+        client: client_upgrade,
+        upstream: hyper::upgrade::on(&mut response),
+    };
+    match client.tunnel.lock() {
+        Ok(mut slot) => *slot = Some(tunnel),
+        Err(_) => return Err(upstream.failed("tunnel slot poisoned")),
+    }
     strip_hop_by_hop(response.headers_mut());
     set_upgrade_headers(response.headers_mut());
     Ok(response.map(Either::Left))

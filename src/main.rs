@@ -1,14 +1,13 @@
 //! The `hubgate` command: `run` serves, `check` validates a configuration like `nginx -t`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hubgate::config::Config;
+use hubgate::config::{Config, DEFAULT_CONFIG_PATH};
 use hubgate::server::{Server, ShutdownHandle};
-
-const DEFAULT_CONFIG: &str = "/etc/hubgate/config.toml";
 
 #[derive(Parser)]
 #[command(
@@ -24,12 +23,12 @@ struct Cli {
 enum Command {
     /// Serve with the given configuration until SIGTERM or SIGINT.
     Run {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
     /// Validate the configuration, print the effective routes, exit 0 (valid) or 1.
     Check {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
 }
@@ -52,7 +51,11 @@ fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn run(path: &Path) -> anyhow::Result<()> {
@@ -72,7 +75,7 @@ fn run(path: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// SIGTERM or SIGINT starts a graceful shutdown.
+/// SIGTERM or SIGINT starts a graceful shutdown; a second one closes what is still open.
 async fn stop_on_signal(shutdown: ShutdownHandle) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
@@ -83,10 +86,16 @@ async fn stop_on_signal(shutdown: ShutdownHandle) {
         return;
     };
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+        _ = term.recv() => tracing::info!("SIGTERM received: draining"),
+        _ = int.recv() => tracing::info!("SIGINT received: draining"),
     }
     shutdown.shutdown();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second signal: closing open connections now");
+    shutdown.force();
 }
 
 /// Validates the file, and loads what a start would load (TLS certificates, upstream CAs).

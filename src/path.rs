@@ -44,6 +44,8 @@ pub enum PathError {
     UnreservedEscape,
     #[error("percent-escapes do not decode to valid UTF-8")]
     InvalidUtf8,
+    #[error("percent-escape of a character whose case mapping is ASCII")]
+    AsciiCaseMapping,
     #[error("missing Host header")]
     MissingHost,
     #[error("more than one Host header")]
@@ -213,8 +215,20 @@ fn check_utf8_escapes(segment: &[u8], at: usize, lead: u8) -> Result<usize, Path
         *slot = decode_escape(segment, at + 3 * k).ok_or(PathError::InvalidUtf8)?;
     }
     // Rejects overlong forms, surrogates, code points past U+10FFFF and bad continuations.
-    std::str::from_utf8(&buf[..len]).map_err(|_| PathError::InvalidUtf8)?;
+    let decoded = std::str::from_utf8(&buf[..len]).map_err(|_| PathError::InvalidUtf8)?;
+    if decoded.chars().any(maps_to_ascii) {
+        return Err(PathError::AsciiCaseMapping);
+    }
     Ok(3 * len)
+}
+
+/// A non-ASCII character that a Unicode-aware case-insensitive comparison takes for an ASCII
+/// letter (`ſ` → `S`, `ı` → `I`, `İ` → `i̇`, the Kelvin sign → `k`): a backend that folds case
+/// that way would read `/re%C5%BFt` as `/rest` behind the case-variant check.
+fn maps_to_ascii(c: char) -> bool {
+    c.to_uppercase()
+        .chain(c.to_lowercase())
+        .any(|m| m.is_ascii())
 }
 
 /// The byte escaped as `%XX` at `segment[at]`, if there is a well-formed escape there.

@@ -72,6 +72,7 @@ async fn process(
     request_id: &HeaderValue,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let route = select_route(state, &request)?;
+    forward::check_headers(request.headers(), state.max_headers)?;
     authenticate(route, &request)?;
     let upstream = state
         .upstreams
@@ -85,9 +86,6 @@ fn select_route<'s>(
     state: &'s State,
     request: &Request<Incoming>,
 ) -> Result<&'s Route, GatewayError> {
-    if request.headers().len() > state.max_headers {
-        return Err(GatewayError::HeadersTooLarge);
-    }
     let mut hosts = request.headers().get_all(HOST).iter();
     let found = [hosts.next(), hosts.next()];
     let both;

@@ -4,7 +4,8 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -13,6 +14,7 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::activity::{Activity, Tracked};
@@ -23,6 +25,8 @@ use crate::tls::{self, TlsError};
 
 /// hyper's HTTP/1 read buffer cannot be smaller than this.
 const MIN_BUF_SIZE: usize = 8192;
+/// At most one "connection refused" warning per this interval.
+const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -62,6 +66,11 @@ impl ShutdownHandle {
             serving
         });
     }
+
+    /// Skips the rest of the drain: open connections are closed now.
+    pub fn force(&self) {
+        self.0.send_replace(Phase::Closing);
+    }
 }
 
 /// A bound listener, ready to [`run`](Server::run).
@@ -80,6 +89,10 @@ struct Shared {
     limits: config::Server,
     /// One permit per open connection: bounds them, and lets shutdown wait for the last.
     connections: Arc<Semaphore>,
+    /// Connections refused at `max_connections`, and when that was last logged: one warning
+    /// per interval, not one per connection, when a flood hits the limit.
+    refused: AtomicU64,
+    refused_logged: Mutex<Option<Instant>>,
 }
 
 impl Server {
@@ -102,6 +115,8 @@ impl Server {
             http: http_builder(&limits),
             tls,
             connections: Arc::new(Semaphore::new(limits.max_connections)),
+            refused: AtomicU64::new(0),
+            refused_logged: Mutex::new(None),
             limits,
         };
         Ok(Server {
@@ -145,7 +160,7 @@ impl Server {
 
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
         let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "max_connections reached, connection refused");
+            self.shared.refused(peer);
             return;
         };
         let shared = self.shared.clone();
@@ -175,6 +190,18 @@ fn http_builder(limits: &config::Server) -> auto::Builder<TokioExecutor> {
 }
 
 impl Shared {
+    fn refused(&self, peer: SocketAddr) {
+        let count = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let Ok(mut logged) = self.refused_logged.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if logged.is_none_or(|at| now.duration_since(at) >= REFUSED_LOG_INTERVAL) {
+            *logged = Some(now);
+            tracing::warn!(%peer, refused_total = count, "max_connections reached, connection refused");
+        }
+    }
+
     async fn drain(&self) -> usize {
         let max = self.limits.max_connections;
         let all = u32::try_from(max).unwrap_or(u32::MAX);
@@ -203,7 +230,7 @@ impl Shared {
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
         let Some(tls) = &self.tls else {
-            let client = ClientConn { peer, https: false };
+            let client = ClientConn::new(peer, false);
             return self
                 .serve_http(Tracked::new(stream, &activity), client, activity, phase)
                 .await;
@@ -215,13 +242,14 @@ impl Shared {
             Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
         };
-        let client = ClientConn { peer, https: true };
+        let client = ClientConn::new(peer, true);
         self.serve_http(stream, client, activity, phase).await;
     }
 
-    /// Serves one connection until it closes, is idle for `idle_timeout`, or the server stops;
-    /// the last two end it gracefully (in-flight requests finish, HTTP/2 gets GOAWAY). When
-    /// the server's drain bound passes, the connection is dropped where it stands.
+    /// Serves one connection until it closes, has had no request in flight for
+    /// `idle_timeout`, or the server stops; the last two end it gracefully (in-flight requests
+    /// finish, HTTP/2 gets GOAWAY). A connection still open after moving no byte for another
+    /// `idle_timeout`, or when the server's drain bound passes, is dropped where it stands.
     async fn serve_http<I>(
         self: Arc<Self>,
         io: I,
@@ -234,13 +262,20 @@ impl Shared {
         let client = Arc::new(client);
         let service = service_fn(|request| {
             let (shared, client) = (self.clone(), client.clone());
-            async move { Ok::<_, Infallible>(proxy::handle(&shared.state, &client, request).await) }
+            let in_flight = activity.request();
+            async move {
+                let response = proxy::handle(&shared.state, &client, request).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
         });
+        let idle = self.limits.idle_timeout;
         let connection = self
             .http
             .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(connection);
         let mut closing = false;
+        let mut closing_since = Instant::now();
         loop {
             let next = if closing {
                 Phase::Closing
@@ -252,7 +287,7 @@ impl Shared {
                     if let Err(error) = result {
                         tracing::debug!(peer = %client.peer, %error, "connection ended with an error");
                     }
-                    return;
+                    break;
                 }
                 _ = phase.wait_for(|phase| *phase >= next) => {
                     if closing {
@@ -260,10 +295,19 @@ impl Shared {
                     }
                     closing = true;
                 }
-                _ = activity.idle_for(self.limits.idle_timeout), if !closing => closing = true,
+                _ = activity.idle_for(idle), if !closing => closing = true,
+                _ = activity.silent_for(idle, closing_since), if closing => return,
             }
             if closing {
+                closing_since = Instant::now();
                 connection.as_mut().graceful_shutdown();
+            }
+        }
+        if let Some(tunnel) = client.take_tunnel() {
+            tokio::select! {
+                _ = tunnel.run() => {}
+                _ = activity.silent_for(idle, Instant::now()) => {}
+                _ = phase.wait_for(|phase| *phase == Phase::Closing) => {}
             }
         }
     }

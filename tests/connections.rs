@@ -11,16 +11,23 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// Reads until the server closes the connection; returns what arrived.
+/// Reads until the server closes the connection (within an hour of paused time, so a gateway
+/// that never closes fails the test instead of hanging it); returns what arrived.
 async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
-    loop {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
+    let read_all = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(3600), read_all)
+        .await
+        .expect("the gateway closed the connection");
+    got
 }
 
 #[tokio::test(start_paused = true)]
@@ -90,4 +97,68 @@ async fn connections_beyond_max_connections_are_refused() {
         let head = read_response_head(stream).await;
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     }
+    // Closing one frees its slot (the gateway notices the close asynchronously: retry).
+    drop(open.pop());
+    let mut served = false;
+    for _ in 0..1000 {
+        let mut stream = TcpStream::connect(gateway.addr).await.expect("tcp connect");
+        let _ = stream.write_all(request).await;
+        if read_response_head(&mut stream)
+            .await
+            .starts_with("HTTP/1.1 200")
+        {
+            served = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(served, "the freed slot was never reused");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_the_upstream_stalls_mid_body_is_dropped_after_two_idle_periods() {
+    let upstream = Upstream::start().await;
+    let extra = "header_read_timeout = \"600s\"\nidle_timeout = \"30s\"";
+    let gateway = Gateway::start(&config_text(upstream.addr, extra)).await;
+    let mut stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    stream
+        .write_all(b"GET /big?bytes=1048576 HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await
+        .expect("write");
+    let head = read_response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let started = Instant::now();
+    let rest = until_closed(&mut stream).await;
+    assert!(
+        head.len() + rest.len() < 1024 * 1024,
+        "the whole body arrived"
+    );
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(60), "{waited:?}");
+    assert!(waited < Duration::from_secs(61), "{waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_websocket_tunnel_holds_its_connection_slot_until_it_goes_silent() {
+    let upstream = Upstream::start().await;
+    let extra = "max_connections = 1\nidle_timeout = \"45s\"";
+    let gateway = Gateway::start(&config_text(upstream.addr, extra)).await;
+    let mut tunnel = support::open_websocket(gateway.addr)
+        .await
+        .expect("websocket");
+    tunnel
+        .write_all(&support::HELLO_FRAME)
+        .await
+        .expect("frame");
+    let mut echo = [0u8; 11];
+    tunnel.read_exact(&mut echo).await.expect("echo");
+    let silent_since = Instant::now();
+    assert!(
+        support::open_websocket(gateway.addr).await.is_err(),
+        "a second connection got past max_connections = 1 while the tunnel was open"
+    );
+    until_closed(&mut tunnel).await;
+    let silent = silent_since.elapsed();
+    assert!(silent >= Duration::from_secs(45), "{silent:?}");
+    assert!(silent < Duration::from_secs(46), "{silent:?}");
 }

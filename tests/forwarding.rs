@@ -190,6 +190,7 @@ async fn hop_by_hop_response_headers_are_stripped() {
         );
     }
     assert_eq!(answer.headers["x-kept"], "yes");
+    assert!(answer.headers.get("connection").is_none());
     assert_eq!(answer.text(), "hop");
 }
 
@@ -231,14 +232,13 @@ async fn websocket_upgrade_round_trip() {
     assert!(lower.contains("upgrade: websocket"), "{head}");
     assert!(lower.contains("connection: upgrade"), "{head}");
     assert!(lower.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="));
-    // A masked text frame "hello" (RFC 6455 5.7), then the echo of the same bytes.
-    let frame = [
-        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-    ];
-    stream.write_all(&frame).await.expect("frame");
+    stream
+        .write_all(&support::HELLO_FRAME)
+        .await
+        .expect("frame");
     let mut echo = [0u8; 11];
     stream.read_exact(&mut echo).await.expect("echo");
-    assert_eq!(echo, frame);
+    assert_eq!(echo, support::HELLO_FRAME);
     let seen = upstream.last();
     assert_eq!(seen.header("upgrade"), Some("websocket"));
     assert_eq!(seen.header("connection"), Some("upgrade"));
@@ -263,4 +263,78 @@ async fn an_h2c_upgrade_is_forwarded_as_a_plain_request() {
     let seen = upstream.last();
     assert_eq!(seen.header("upgrade"), None);
     assert_eq!(seen.header("http2-settings"), None);
+}
+
+#[tokio::test]
+async fn a_connection_header_with_non_ascii_bytes_is_refused() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let mut request = get(gateway.addr, "/api/issues")
+        .header("x-client-secret", "s3cret")
+        .body(empty())
+        .expect("request");
+    let value = http::HeaderValue::from_bytes(b"x-client-secret, \x80").expect("obs-text value");
+    request.headers_mut().insert("connection", value);
+    let answer = send(gateway.addr, request).await;
+    assert_eq!(answer.status, 400);
+    assert!(upstream.seen().is_empty());
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_honoured_and_other_expectations_are_417() {
+    let upstream = Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let request = Request::post("/api/issues")
+        .header("host", gateway.addr.to_string())
+        .header("expect", "100-continue")
+        .body(Full::new(Bytes::from_static(b"{\"summary\":\"x\"}")))
+        .expect("request");
+    let answer = send(gateway.addr, request).await;
+    assert_eq!(answer.status, 200);
+    let seen = upstream.last();
+    assert_eq!(seen.body_len, 15);
+    assert_eq!(
+        seen.header("expect"),
+        None,
+        "the gateway answers Expect itself"
+    );
+    let request = Request::post("/api/issues")
+        .header("host", gateway.addr.to_string())
+        .header("expect", "magic")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .expect("request");
+    let answer = send(gateway.addr, request).await;
+    assert_eq!(answer.status, 417);
+    assert_eq!(upstream.seen().len(), 1);
+}
+
+/// An upstream that frames its body with chunked encoding and also sends a (wrong)
+/// Content-Length: the gateway must not pass the length on with a re-framed body.
+#[tokio::test]
+async fn a_response_with_transfer_encoding_and_content_length_is_reframed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let head = support::read_response_head(&mut stream).await;
+        assert!(head.starts_with("GET /"), "{head}");
+        let response =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n\
+            5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        stream.write_all(response).await.expect("write response");
+    });
+    let gateway = Gateway::start(&support::config_text(upstream, "")).await;
+    let answer = send(
+        gateway.addr,
+        get(gateway.addr, "/x").body(empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "hello world");
+    assert_ne!(
+        answer.headers.get("content-length").map(|v| v.as_bytes()),
+        Some(&b"3"[..])
+    );
 }

@@ -48,6 +48,8 @@ async fn connect_asterisk_and_foreign_absolute_targets_are_answered_locally() {
     ] {
         let head = raw(gateway.addr, request.as_bytes()).await;
         assert!(head.starts_with("HTTP/1.1 400"), "{request:?} -> {head}");
+        // The gateway's own answer, not a parser's bare 400.
+        assert!(head.contains("content-type: application/json"), "{head}");
     }
     let same = format!("GET http://{host}/api/issues HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let head = raw(gateway.addr, same.as_bytes()).await;

@@ -57,7 +57,39 @@ async fn the_drain_is_bounded_by_shutdown_timeout() {
     );
     let started = tokio::time::Instant::now();
     gateway.shutdown.shutdown();
-    let cut = gateway.stopped.await.expect("server task");
+    let stopped = tokio::time::timeout(Duration::from_secs(3600), gateway.stopped).await;
+    let cut = stopped.expect("the server stopped").expect("server task");
     assert_eq!(cut, 1);
     assert!(started.elapsed() >= Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forced_shutdown_skips_the_rest_of_the_drain() {
+    let upstream = Upstream::start().await;
+    let text = config_text(upstream.addr, "shutdown_timeout = \"1h\"");
+    let gateway = Gateway::start(&text).await;
+    let request = get(gateway.addr, "/stall").body(empty()).expect("request");
+    let _stalled = tokio::spawn(send(gateway.addr, request));
+    for _ in 0..100_000 {
+        if !upstream.seen().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        upstream.seen().len(),
+        1,
+        "the request never reached the upstream"
+    );
+    let started = tokio::time::Instant::now();
+    gateway.shutdown.shutdown();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        !gateway.stopped.is_finished(),
+        "the drain ended with a request in flight"
+    );
+    gateway.shutdown.force();
+    let stopped = tokio::time::timeout(Duration::from_secs(3600), gateway.stopped).await;
+    stopped.expect("the server stopped").expect("server task");
+    assert!(started.elapsed() < Duration::from_secs(60));
 }

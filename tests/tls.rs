@@ -134,5 +134,30 @@ async fn a_client_that_never_finishes_the_handshake_is_cut() {
     let mut buf = [0u8; 16];
     let read = tokio::io::AsyncReadExt::read(&mut tcp, &mut buf).await;
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= std::time::Duration::from_secs(3), "{elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn an_http2_authority_that_disagrees_with_host_is_refused() {
+    let upstream = Upstream::start().await;
+    let cert = test_cert();
+    let gateway = Gateway::start(&config_text(upstream.addr, &cert.server_extra)).await;
+    let tls = connect(&gateway, &cert, &[b"h2"]).await;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(connection);
+    let target = format!("https://localhost:{}/api/issues", gateway.addr.port());
+    let request = Request::get(target)
+        .header("host", "evil.example")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let answer = collect(sender.send_request(request).await.expect("response")).await;
+    assert_eq!(answer.status, 400);
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
+    assert_eq!(body["error"], "invalid_request");
+    assert!(upstream.seen().is_empty());
 }

@@ -83,7 +83,7 @@ fn server(p: &mut Problems, raw: RawServer) -> Server {
             raw.max_connections,
             10_000,
             1,
-            UNBOUNDED,
+            MAX_CONNECTIONS,
         ),
         realm: realm(p, raw.realm),
         max_header_bytes: p.count(
@@ -104,6 +104,10 @@ fn server(p: &mut Problems, raw: RawServer) -> Server {
         shutdown_timeout: p.timeout(&k("shutdown_timeout"), raw.shutdown_timeout, secs(30)),
     }
 }
+
+/// One file descriptor each; far above what one process can hold, and within what the
+/// connection semaphore and its drain (`u32` permits) can count.
+const MAX_CONNECTIONS: i64 = 1 << 24;
 
 fn listen(p: &mut Problems, field: Option<Field<String>>) -> SocketAddr {
     let Some(text) = p.text("server.listen", field) else {

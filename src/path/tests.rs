@@ -51,6 +51,13 @@ const PATHS: &[(&str, Result<&str, PathError>)] = &[
     ("/api/%E2%82%AC", Ok("/api/%E2%82%AC")),
     ("/api/%f0%9f%98%80", Ok("/api/%f0%9f%98%80")),
     ("/api/%C2%A0%20%D0%9F", Ok("/api/%C2%A0%20%D0%9F")),
+    // Non-ASCII letters that Unicode case folding maps onto ASCII ones.
+    ("/re%C5%BFt/issues", Err(PathError::AsciiCaseMapping)),
+    ("/re%c5%bft/issues", Err(PathError::AsciiCaseMapping)),
+    ("/ap%C4%B1/issues", Err(PathError::AsciiCaseMapping)),
+    ("/%C4%B0ssue/x", Err(PathError::AsciiCaseMapping)),
+    ("/hub/%E2%84%AAey", Err(PathError::AsciiCaseMapping)),
+    ("/issue/%C3%85land", Ok("/issue/%C3%85land")),
     ("/api/issues/DEMO-1:~x_y", Ok("/api/issues/DEMO-1:~x_y")),
     ("/api/a{b}|c", Ok("/api/a{b}|c")),
     // Not an absolute path.

@@ -424,3 +424,27 @@ pub async fn read_response_head(stream: &mut TcpStream) -> String {
     }
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// Opens a WebSocket through the gateway to the upstream's `/ws` echo; returns the stream
+/// after the 101, or the response head when there was none.
+pub async fn open_websocket(addr: SocketAddr) -> Result<TcpStream, String> {
+    let mut stream = TcpStream::connect(addr).await.expect("connect to gateway");
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return Err(String::new());
+    }
+    let head = read_response_head(&mut stream).await;
+    if head.starts_with("HTTP/1.1 101") {
+        Ok(stream)
+    } else {
+        Err(head)
+    }
+}
+
+/// A masked WebSocket text frame "hello" (RFC 6455 5.7).
+pub const HELLO_FRAME: [u8; 11] = [
+    0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+];
