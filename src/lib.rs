@@ -16,6 +16,7 @@
 //! - `forward`  — upstream pools, header hygiene, `X-Forwarded-*`, WebSocket upgrades
 //! - `error`    — `GatewayError`: the one error-to-HTTP mapping
 //! - `tls`      — rustls server and upstream client configuration
+//! - `sim`      — a YouTrack + Hub simulator (`hub-contract.md`) for tests, demo and benchmarks
 
 pub mod activity;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod forward;
 pub mod path;
 pub mod proxy;
 pub mod server;
+pub mod sim;
 pub mod tls;
 
 /// Every response body the gateway sends: an upstream's, streamed, or one of its own.

@@ -1,6 +1,7 @@
 //! The `hubgate` command: `run` serves, `check` validates a configuration like `nginx -t`.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -31,6 +32,11 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Run the YouTrack + Hub simulator (seeded demo users and tokens) until Ctrl-C.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -38,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
+        Command::Sim { listen } => sim(listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,11 +68,7 @@ fn init_tracing() {
 fn run(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let server = Server::bind(&config).await?;
         tracing::info!(listen = %server.local_addr(), config = %path.display(), "hubgate serving");
         tokio::spawn(stop_on_signal(server.shutdown_handle()));
@@ -111,4 +114,58 @@ fn check(path: &Path) -> anyhow::Result<()> {
         path.display()
     );
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The simulator as a process, for manual trials and benchmarks.
+fn sim(listen: SocketAddr) -> anyhow::Result<()> {
+    init_tracing();
+    runtime()?.block_on(async {
+        let sim = hubgate::sim::Sim::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        print!("{}", sim_banner(&sim));
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        Ok(())
+    })
+}
+
+/// What `hubgate sim` prints: where it listens and its seeded demo credentials.
+fn sim_banner(sim: &hubgate::sim::Sim) -> String {
+    use hubgate::sim::{HUB_SERVICE_ID, YOUTRACK_SERVICE_ID};
+    let demo = sim.demo();
+    format!(
+        "hubgate simulator (YouTrack + Hub) on {url}
+  services: YouTrack {YOUTRACK_SERVICE_ID}, Hub {HUB_SERVICE_ID}
+  users (login/password): admin/admin (administrator), alice/alice, bob/bob (banned), guest
+  client (for oauth2/token and {rfc}): {id} / {secret}
+  demo tokens (simulator-only, minted at start):
+    alice, YouTrack only (perm:):   {yt}
+    alice, Hub only (perm-):        {hub}
+    alice, OAuth, YouTrack + Hub:   {both}
+    alice, deleted in Hub:          {revoked}
+    bob (banned), YouTrack + Hub:   {banned}
+    admin, Hub + YouTrack:          {admin}
+  try: curl -s {url}/api/users/me -H 'Authorization: Bearer {yt}'
+Ctrl-C stops it.
+",
+        url = sim.url(),
+        rfc = hubgate::sim::RFC7662_PATH,
+        id = demo.client_id,
+        secret = demo.client_secret,
+        yt = demo.youtrack_only,
+        hub = demo.hub_only,
+        both = demo.both_oauth,
+        revoked = demo.revoked,
+        banned = demo.banned,
+        admin = demo.admin,
+    )
 }

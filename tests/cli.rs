@@ -69,3 +69,50 @@ fn check_reports_a_missing_file() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/hubgate.toml"));
 }
+
+/// `hubgate sim` runs the simulator as a process and prints working demo credentials.
+#[test]
+fn sim_runs_as_a_process_with_working_demo_tokens() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = hubgate()
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hubgate sim");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut banner = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("banner line");
+        let done = line.starts_with("Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    let find = |prefix: &str| {
+        banner
+            .iter()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(prefix)
+                    .map(|rest| rest.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {prefix:?} in {banner:#?}"))
+    };
+    let url = find("hubgate simulator (YouTrack + Hub) on ");
+    let token = find("alice, YouTrack only (perm:):");
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect to the simulator");
+    write!(
+        stream,
+        "GET /api/users/me?fields=login HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"login\":\"alice\""), "{response}");
+}
