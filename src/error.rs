@@ -3,12 +3,17 @@
 //! itself makes"). Clients get the status and a short reason; the cause goes to the log.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use http_body_util::{Either, Full};
 
+use crate::auth::bearer::BearerError;
+use crate::auth::introspect::BackendError;
 use crate::path::PathError;
 use crate::GatewayBody;
+
+/// What a 503 asks clients to wait before trying again, in seconds.
+const RETRY_AFTER_SECONDS: &str = "5";
 
 /// Why the gateway answered a request itself instead of forwarding it.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,24 @@ pub enum GatewayError {
     /// An `Expect` the gateway cannot meet (anything but `100-continue`).
     #[error("only Expect: 100-continue is supported")]
     ExpectationFailed,
+    /// The `Authorization` header or query credentials are malformed or doubled.
+    #[error("{0}")]
+    BadCredential(#[from] BearerError),
+    /// A protected route and no bearer token.
+    #[error("a bearer token is required")]
+    MissingToken,
+    /// `access_token` in the query: never passed on unchecked.
+    #[error("send the token in the Authorization header, not in the query")]
+    QueryToken,
+    /// Unknown, deleted, expired or banned token, or one granted for no configured service.
+    #[error("the token is not valid")]
+    InvalidToken,
+    /// A valid token whose scope lacks the route's service (its Hub ID).
+    #[error("the token is not granted for service {0}")]
+    InsufficientScope(String),
+    /// The introspection backend failed and nothing usable was cached.
+    #[error("token check unavailable: {0}")]
+    AuthUnavailable(BackendError),
     /// No route covers the path.
     #[error("no route for this path")]
     NoRoute,
@@ -42,7 +65,14 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BadTarget(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::BadCredential(_) => StatusCode::BAD_REQUEST,
+            GatewayError::MissingToken | GatewayError::QueryToken | GatewayError::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            GatewayError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            GatewayError::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             GatewayError::NoRoute => StatusCode::NOT_FOUND,
@@ -54,7 +84,13 @@ impl GatewayError {
     /// The `error` code of the JSON body (RFC 6749 / Hub style).
     fn code(&self) -> &'static str {
         match self {
-            GatewayError::BadTarget(_) | GatewayError::BadRequest(_) => "invalid_request",
+            GatewayError::BadTarget(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::BadCredential(_) => "invalid_request",
+            GatewayError::MissingToken | GatewayError::QueryToken => "unauthorized",
+            GatewayError::InvalidToken => "invalid_token",
+            GatewayError::InsufficientScope(_) => "insufficient_scope",
+            GatewayError::AuthUnavailable(_) => "temporarily_unavailable",
             GatewayError::HeadersTooLarge => "request_header_fields_too_large",
             GatewayError::ExpectationFailed => "expectation_failed",
             GatewayError::NoRoute => "not_found",
@@ -70,15 +106,29 @@ impl GatewayError {
             GatewayError::UpstreamTimeout { .. } => {
                 "the upstream server did not answer in time".into()
             }
+            GatewayError::AuthUnavailable(_) => "the token cannot be checked right now".into(),
             other => other.to_string(),
         }
     }
 
     /// The RFC 6750 challenge, for the cases `design.md` gives one.
     fn challenge(&self, realm: &str) -> Option<String> {
-        match self {
-            GatewayError::BadRequest(why) => Some(format!(
+        let invalid_request = |why: &dyn std::fmt::Display| {
+            format!(
                 "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{why}\""
+            )
+        };
+        match self {
+            GatewayError::BadRequest(why) => Some(invalid_request(why)),
+            GatewayError::BadCredential(why) => Some(invalid_request(why)),
+            GatewayError::MissingToken | GatewayError::QueryToken => {
+                Some(format!("Bearer realm=\"{realm}\""))
+            }
+            GatewayError::InvalidToken => {
+                Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""))
+            }
+            GatewayError::InsufficientScope(service) => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{service}\""
             )),
             _ => None,
         }
@@ -95,6 +145,9 @@ impl GatewayError {
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if matches!(self, GatewayError::AuthUnavailable(_)) {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
         if let Some(challenge) = self.challenge(realm) {
             if let Ok(value) = HeaderValue::try_from(challenge) {
                 headers.insert(WWW_AUTHENTICATE, value);

@@ -107,16 +107,7 @@ impl Upstream {
     pub fn new(name: &str, config: &config::Upstream) -> Result<Upstream, TlsError> {
         let https = config.url.scheme() == Some(&Scheme::HTTPS);
         let tls = tls::upstream_config(config.ca_file.as_deref(), https)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.connect_timeout));
-        http.set_keepalive(Some(Duration::from_secs(60)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = connector(tls, config.connect_timeout);
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
@@ -153,6 +144,23 @@ impl Upstream {
         parts.path_and_query = original.path_and_query().cloned();
         Uri::from_parts(parts).map_err(|e| self.failed(e))
     }
+}
+
+/// An HTTP/1.1 connector that speaks TLS to `https` URLs with `tls` (certificates verified).
+pub fn connector(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+) -> HttpsConnector<HttpConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }
 
 /// Sends the request to `upstream` and returns its response, cleaned of hop-by-hop headers.

@@ -4,11 +4,13 @@
 //! 1. `server` accepts the connection (limits, TLS, HTTP/1.1 or HTTP/2);
 //! 2. `path` checks the raw request target and refuses anything ambiguous with 400;
 //! 3. `path::RouteTable` picks the route by longest segment-boundary prefix;
-//! 4. `proxy::authenticate` is where the token is checked against the route's Hub service;
+//! 4. `auth::Auth::authenticate` checks the token against the route's Hub service (cached);
 //! 5. `forward` sends the request, byte-exact, to the route's upstream and streams the answer.
 //!
 //! Modules:
+//! - `auth`     — bearer parsing, introspection backends, the verdict cache, the decision
 //! - `config`   — the TOML file, parsed and validated once into a finished `Config`
+//! - `demo`     — `hubgate demo`: simulator + gateway with ready-to-paste curl lines
 //! - `server`   — accept loop, limits, TLS, hyper-util auto connections, graceful shutdown
 //! - `activity` — per-connection last-activity clock for the idle timeout
 //! - `proxy`    — `handle()`: the request path as named phases
@@ -19,7 +21,9 @@
 //! - `sim`      — a YouTrack + Hub simulator (`hub-contract.md`) for tests, demo and benchmarks
 
 pub mod activity;
+pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod forward;
 pub mod path;

@@ -32,6 +32,12 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Run the simulator and a gateway in front of it, and print curl lines to try.
+    Demo {
+        /// The gateway's port; the simulator takes the next one.
+        #[arg(long, default_value_t = hubgate::demo::DEFAULT_PORT)]
+        port: u16,
+    },
     /// Run the YouTrack + Hub simulator (seeded demo users and tokens) until Ctrl-C.
     Sim {
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -45,6 +51,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(&config),
         Command::Check { config } => check(&config),
         Command::Sim { listen } => sim(listen),
+        Command::Demo { port } => demo(port),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +128,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+/// The simulator and a gateway in front of it, until Ctrl-C.
+fn demo(port: u16) -> anyhow::Result<()> {
+    init_tracing();
+    runtime()?.block_on(async {
+        let demo = hubgate::demo::start(port).await?;
+        print!("{}", demo.banner());
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        demo.shutdown.shutdown();
+        demo.stopped.await.context("gateway task")?;
+        Ok(())
+    })
 }
 
 /// The simulator as a process, for manual trials and benchmarks.

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use http::header::{HeaderValue, HOST};
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
 use http::{Request, Response};
 use hyper::body::Incoming;
 
+use crate::auth::{bearer, Auth};
 use crate::config::{Config, Route};
 use crate::error::GatewayError;
 use crate::forward::{self, ClientConn, Upstream, X_REQUEST_ID};
@@ -18,6 +19,7 @@ use crate::GatewayBody;
 /// What every request needs, built once from a `Config` and shared by all connections.
 pub struct State {
     routes: RouteTable,
+    auth: Auth,
     upstreams: HashMap<String, Upstream>,
     realm: String,
     max_headers: usize,
@@ -32,6 +34,7 @@ impl State {
             .collect::<Result<_, TlsError>>()?;
         Ok(State {
             routes: RouteTable::new(config.routes.clone()),
+            auth: Auth::new(config)?,
             upstreams,
             realm: config.server.realm.clone(),
             max_headers: config.server.max_headers,
@@ -73,7 +76,12 @@ async fn process(
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let route = select_route(state, &request)?;
     forward::check_headers(request.headers(), state.max_headers)?;
-    authenticate(route, &request)?;
+    let (authorization, n) = up_to_two(request.headers(), AUTHORIZATION);
+    let credential = bearer::credential(&authorization[..n], request.uri().query())?;
+    let _principal = state
+        .auth
+        .authenticate(route, credential, request.method())
+        .await?;
     let upstream = state
         .upstreams
         .get(&route.upstream)
@@ -86,31 +94,29 @@ fn select_route<'s>(
     state: &'s State,
     request: &Request<Incoming>,
 ) -> Result<&'s Route, GatewayError> {
-    let mut hosts = request.headers().get_all(HOST).iter();
-    let found = [hosts.next(), hosts.next()];
-    let both;
-    let hosts: &[&HeaderValue] = match found {
-        [Some(first), Some(second)] => {
-            both = [first, second];
-            &both
-        }
-        [Some(first), None] => {
-            both = [first, first];
-            &both[..1]
-        }
-        _ => &[],
-    };
-    let target = path::check_target(request.method(), request.version(), request.uri(), hosts)?;
+    let (hosts, n) = up_to_two(request.headers(), HOST);
+    let target = path::check_target(
+        request.method(),
+        request.version(),
+        request.uri(),
+        &hosts[..n],
+    )?;
     state
         .routes
         .select(target.path)?
         .ok_or(GatewayError::NoRoute)
 }
 
-/// Where token checking sits: a route with a `service` will demand a token whose scope covers
-/// it. Until introspection exists every request is treated as carrying a valid token.
-fn authenticate(_route: &Route, _request: &Request<Incoming>) -> Result<(), GatewayError> {
-    Ok(())
+/// Up to two values of a header, without allocating: enough to tell none, one and several.
+fn up_to_two(headers: &HeaderMap, name: HeaderName) -> ([&HeaderValue; 2], usize) {
+    static NONE: HeaderValue = HeaderValue::from_static("");
+    let mut found = [&NONE, &NONE];
+    let mut n = 0;
+    for value in headers.get_all(name).iter().take(2) {
+        found[n] = value;
+        n += 1;
+    }
+    (found, n)
 }
 
 /// The client's `X-Request-Id` when it is sane (1 to 128 of `A-Za-z0-9._:-`), else a new one.

@@ -67,7 +67,7 @@ async fn a_request_body_streams_to_the_upstream_before_it_is_complete() {
     let upstream = Upstream::start().await;
     let gateway = Gateway::in_front_of(&upstream).await;
     let (tx, body) = ChannelBody::new();
-    let request = Request::post("/api/issues/DEMO-1/attachments")
+    let request = Request::post("/attachments/DEMO-1")
         .header("host", gateway.addr.to_string())
         .header("content-length", (1024 * 1024).to_string())
         .body(body)
@@ -307,7 +307,7 @@ async fn a_connection_header_with_non_ascii_bytes_is_refused() {
 async fn expect_100_continue_is_honoured_and_other_expectations_are_417() {
     let upstream = Upstream::start().await;
     let gateway = Gateway::in_front_of(&upstream).await;
-    let request = Request::post("/api/issues")
+    let request = Request::post("/issues/new")
         .header("host", gateway.addr.to_string())
         .header("expect", "100-continue")
         .body(Full::new(Bytes::from_static(b"{\"summary\":\"x\"}")))
@@ -321,7 +321,7 @@ async fn expect_100_continue_is_honoured_and_other_expectations_are_417() {
         None,
         "the gateway answers Expect itself"
     );
-    let request = Request::post("/api/issues")
+    let request = Request::post("/issues/new")
         .header("host", gateway.addr.to_string())
         .header("expect", "magic")
         .body(Full::new(Bytes::from_static(b"{}")))

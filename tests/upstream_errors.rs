@@ -16,7 +16,7 @@ async fn an_upstream_that_refuses_connections_is_a_502() {
     let gateway = Gateway::start(&config_text(closed, "")).await;
     let answer = send(
         gateway.addr,
-        get(gateway.addr, "/api/issues").body(empty()).expect("req"),
+        get(gateway.addr, "/issues").body(empty()).expect("req"),
     )
     .await;
     assert_eq!(answer.status, 502);

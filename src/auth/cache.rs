@@ -1,0 +1,254 @@
+//! The verdict cache (`design.md`, "Cache rules" — they are the product). Keys are the SHA-256
+//! of the token and a service; the token itself is never stored. Positive verdicts live `ttl`,
+//! never past the token's `exp`; negative ones live `negative_ttl` in a cache of their own, so
+//! a flood of bad tokens cannot evict good entries. Concurrent misses for one key make one
+//! backend call (single flight). Backend errors are never cached; a positive entry past its
+//! TTL may stand in for up to `stale_if_error` while the backend fails, for reads only.
+//!
+//! Freshness is judged on tokio's clock (tests move it); moka's own expiry only reclaims
+//! memory, after the last moment an entry could still be served.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use moka::future::Cache;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use super::introspect::{BackendError, Introspected};
+use super::principal::{Principal, Verdict};
+use crate::config;
+
+/// SHA-256 of a token: the only form in which the gateway keeps one.
+pub type TokenHash = [u8; 32];
+
+pub fn token_hash(token: &str) -> TokenHash {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(digest.as_ref());
+    hash
+}
+
+/// The first 12 hex digits of the token's hash: what logs may show of a token.
+pub fn fingerprint(hash: &TokenHash) -> String {
+    hash[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How a verdict was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    NegativeHit,
+    /// This request asked the backend.
+    Miss,
+    /// Another request was already asking; this one waited for its answer.
+    Coalesced,
+    /// The backend failed and a positive entry past its TTL stood in.
+    Stale,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::NegativeHit => "negative_hit",
+            Outcome::Miss => "miss",
+            Outcome::Coalesced => "coalesced",
+            Outcome::Stale => "stale",
+        }
+    }
+}
+
+type Key = (TokenHash, usize);
+type Flight = Arc<OnceCell<Result<Introspected, BackendError>>>;
+
+#[derive(Debug)]
+struct Positive {
+    principal: Arc<Principal>,
+    fresh_until: Instant,
+    stale_until: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Negative {
+    verdict: Verdict,
+    until: Instant,
+}
+
+/// Reclaims a positive entry once it can no longer be served, even stale.
+struct PositiveExpiry;
+
+impl moka::Expiry<Key, Arc<Positive>> for PositiveExpiry {
+    fn expire_after_create(
+        &self,
+        _: &Key,
+        value: &Arc<Positive>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.stale_until.saturating_duration_since(Instant::now()))
+    }
+}
+
+pub struct VerdictCache {
+    positive: Cache<Key, Arc<Positive>>,
+    negative: Cache<Key, Negative>,
+    /// Backend calls under way, by key: later misses wait on the same cell.
+    in_flight: Mutex<HashMap<Key, Flight>>,
+    ttl: Duration,
+    negative_ttl: Duration,
+    stale_if_error: Duration,
+}
+
+impl VerdictCache {
+    pub fn new(config: &config::Cache) -> VerdictCache {
+        VerdictCache {
+            positive: Cache::builder()
+                .max_capacity(config.max_entries)
+                .expire_after(PositiveExpiry)
+                .build(),
+            negative: Cache::builder()
+                .max_capacity((config.max_entries / 4).max(1))
+                .time_to_live(config.negative_ttl)
+                .build(),
+            in_flight: Mutex::new(HashMap::new()),
+            ttl: config.ttl,
+            negative_ttl: config.negative_ttl,
+            stale_if_error: config.stale_if_error,
+        }
+    }
+
+    /// The verdict for (`hash`, `service`): from the cache, or from `fetch` (run by one caller
+    /// per key at a time). `allow_stale` lets a stale positive entry answer a failing backend.
+    pub async fn verdict<F>(
+        &self,
+        hash: TokenHash,
+        service: usize,
+        allow_stale: bool,
+        fetch: F,
+    ) -> (Result<Verdict, BackendError>, Outcome)
+    where
+        F: Future<Output = Result<Introspected, BackendError>>,
+    {
+        let key = (hash, service);
+        let positive = self.positive.get(&key).await;
+        if let Some(entry) = positive.as_ref().filter(|e| Instant::now() < e.fresh_until) {
+            return (Ok(Verdict::Granted(entry.principal.clone())), Outcome::Hit);
+        }
+        if let Some(entry) = self
+            .negative
+            .get(&key)
+            .await
+            .filter(|e| Instant::now() < e.until)
+        {
+            return (Ok(entry.verdict), Outcome::NegativeHit);
+        }
+        let (result, led) = self.single_flight(key, fetch).await;
+        let outcome = if led {
+            Outcome::Miss
+        } else {
+            Outcome::Coalesced
+        };
+        match result {
+            Ok(introspected) => {
+                let verdict = introspected
+                    .verdicts
+                    .iter()
+                    .find(|(index, _)| *index == service)
+                    .map_or(Verdict::NotGranted, |(_, v)| v.clone());
+                (Ok(verdict), outcome)
+            }
+            Err(error) => {
+                match positive.filter(|e| allow_stale && Instant::now() < e.stale_until) {
+                    Some(entry) => (
+                        Ok(Verdict::Granted(entry.principal.clone())),
+                        Outcome::Stale,
+                    ),
+                    None => (Err(error), outcome),
+                }
+            }
+        }
+    }
+
+    /// Runs `fetch` unless a call for `key` is under way, in which case waits for its answer.
+    /// The caller that ran it stores the verdicts; returns whether this caller ran it.
+    async fn single_flight<F>(
+        &self,
+        key: Key,
+        fetch: F,
+    ) -> (Result<Introspected, BackendError>, bool)
+    where
+        F: Future<Output = Result<Introspected, BackendError>>,
+    {
+        let flight = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            in_flight.entry(key).or_default().clone()
+        };
+        let mut led = false;
+        let result = flight
+            .get_or_init(|| {
+                led = true;
+                fetch
+            })
+            .await
+            .clone();
+        if led {
+            if let Ok(introspected) = &result {
+                self.store(key.0, introspected).await;
+            }
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if in_flight.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
+                in_flight.remove(&key);
+            }
+        }
+        (result, led)
+    }
+
+    async fn store(&self, hash: TokenHash, introspected: &Introspected) {
+        let now = Instant::now();
+        let expires = introspected.expires_at.map(|exp| {
+            let left = exp
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            now + left
+        });
+        for (service, verdict) in &introspected.verdicts {
+            let key = (hash, *service);
+            match verdict {
+                Verdict::Granted(principal) => {
+                    let cap = |at: Instant| expires.map_or(at, |exp| at.min(exp));
+                    let fresh_until = cap(now + self.ttl);
+                    let entry = Positive {
+                        principal: principal.clone(),
+                        fresh_until,
+                        stale_until: cap(fresh_until + self.stale_if_error),
+                    };
+                    self.negative.invalidate(&key).await;
+                    self.positive.insert(key, Arc::new(entry)).await;
+                }
+                other => {
+                    let entry = Negative {
+                        verdict: other.clone(),
+                        until: now + self.negative_ttl,
+                    };
+                    self.positive.invalidate(&key).await;
+                    self.negative.insert(key, entry).await;
+                }
+            }
+        }
+    }
+
+    /// Forgets every verdict about a token (revocation).
+    pub async fn forget(&self, hash: TokenHash, services: usize) {
+        for service in 0..services {
+            self.positive.invalidate(&(hash, service)).await;
+            self.negative.invalidate(&(hash, service)).await;
+        }
+    }
+
+    /// Entries held, positive and negative (approximate, as moka counts).
+    pub fn entries(&self) -> (u64, u64) {
+        (self.positive.entry_count(), self.negative.entry_count())
+    }
+}

@@ -1,0 +1,259 @@
+//! `hubgate demo`: the simulator and a gateway in front of it on fixed loopback ports, with
+//! ready-to-paste `curl` lines for tokens of each kind and the status each will get.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::server::{Server, ShutdownHandle, StartError};
+use crate::sim::Sim;
+
+/// The gateway's port unless `--port` moves it; the simulator listens on the next one.
+pub const DEFAULT_PORT: u16 = 8080;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("port {port} on 127.0.0.1 is taken ({cause}); move the demo with --port")]
+    PortTaken { port: u16, cause: std::io::Error },
+    #[error("demo configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// One request the demo suggests, and the status the gateway gives it.
+#[derive(Debug, Clone)]
+pub struct DemoLine {
+    pub what: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub bearer: Option<String>,
+    /// HTTP Basic client credentials and a form body (the OAuth token endpoint).
+    pub basic_form: Option<(String, String, &'static str)>,
+    pub status: u16,
+}
+
+impl DemoLine {
+    /// The line as a shell command (single-quoted: tokens contain spaces, `$` appears in URLs).
+    pub fn curl(&self, gateway: SocketAddr) -> String {
+        let mut line = format!("curl -i --path-as-is 'http://{gateway}{}'", self.path);
+        if self.method != "GET" {
+            line.push_str(&format!(" -X {}", self.method));
+        }
+        if let Some(token) = &self.bearer {
+            line.push_str(&format!(" -H 'Authorization: Bearer {token}'"));
+        }
+        if let Some((id, secret, form)) = &self.basic_form {
+            line.push_str(&format!(" -u '{id}:{secret}' -d '{form}'"));
+        }
+        line
+    }
+}
+
+/// A running demo.
+pub struct Demo {
+    pub sim: Sim,
+    pub gateway: SocketAddr,
+    pub shutdown: ShutdownHandle,
+    pub stopped: tokio::task::JoinHandle<usize>,
+    pub lines: Vec<DemoLine>,
+}
+
+/// The gateway configuration the demo runs with (design.md's routes, the simulator as
+/// YouTrack and Hub).
+pub fn config_text(listen: SocketAddr, sim: SocketAddr) -> String {
+    format!(
+        r#"[server]
+listen = "{listen}"
+
+[upstreams.youtrack]
+url = "http://{sim}"
+
+[services.youtrack]
+id = "{yt}"
+probe = "http://{sim}/api/users/me?fields=id,login,name,banned,guest"
+
+[services.hub]
+id = "{hub}"
+probe = "http://{sim}/hub/api/rest/users/me?fields=id,login,name,banned,guest"
+
+[cache]
+ttl = "30s"
+negative_ttl = "5s"
+
+[[routes]]
+prefix = "/hub/api/rest/oauth2"
+upstream = "youtrack"
+
+[[routes]]
+prefix = "/api"
+upstream = "youtrack"
+service = "youtrack"
+
+[[routes]]
+prefix = "/rest"
+upstream = "youtrack"
+service = "youtrack"
+
+[[routes]]
+prefix = "/hub/api"
+upstream = "youtrack"
+service = "hub"
+
+[[routes]]
+prefix = "/hub/rest"
+upstream = "youtrack"
+service = "hub"
+
+[[routes]]
+prefix = "/"
+upstream = "youtrack"
+"#,
+        yt = crate::sim::YOUTRACK_SERVICE_ID,
+        hub = crate::sim::HUB_SERVICE_ID,
+    )
+}
+
+fn lines(sim: &Sim) -> Vec<DemoLine> {
+    let demo = sim.demo();
+    let line = |what, path, bearer: Option<&String>, status| DemoLine {
+        what,
+        method: "GET",
+        path,
+        bearer: bearer.cloned(),
+        basic_form: None,
+        status,
+    };
+    vec![
+        line(
+            "alice's YouTrack-only token on the YouTrack API",
+            "/api/users/me?fields=login,name",
+            Some(&demo.youtrack_only),
+            200,
+        ),
+        line(
+            "the same token on the Hub API: wrong scope",
+            "/hub/api/rest/users/me",
+            Some(&demo.youtrack_only),
+            403,
+        ),
+        line(
+            "alice's Hub-only perm- token on the Hub API",
+            "/hub/api/rest/users/me?fields=login",
+            Some(&demo.hub_only),
+            200,
+        ),
+        line(
+            "the same token on the YouTrack API: wrong scope",
+            "/api/issues?$top=5",
+            Some(&demo.hub_only),
+            403,
+        ),
+        line(
+            "an OAuth token for both services (it contains a space)",
+            "/api/issues?$top=5",
+            Some(&demo.both_oauth),
+            200,
+        ),
+        line(
+            "the same OAuth token on the Hub API",
+            "/hub/api/rest/users/me?fields=login",
+            Some(&demo.both_oauth),
+            200,
+        ),
+        line(
+            "a token deleted in Hub",
+            "/api/issues",
+            Some(&demo.revoked),
+            401,
+        ),
+        line(
+            "a banned user's token",
+            "/api/issues",
+            Some(&demo.banned),
+            401,
+        ),
+        line("no token on a protected route", "/api/issues", None, 401),
+        line(
+            "an ambiguous path, refused before any token check",
+            "/api/../hub/api/rest/users",
+            Some(&demo.youtrack_only),
+            400,
+        ),
+        line("the web UI's public pages need no token", "/", None, 200),
+        DemoLine {
+            what: "the OAuth token endpoint: client credentials, no bearer",
+            method: "POST",
+            path: "/hub/api/rest/oauth2/token",
+            bearer: None,
+            basic_form: Some((
+                demo.client_id.clone(),
+                demo.client_secret.clone(),
+                "grant_type=client_credentials",
+            )),
+            status: 200,
+        },
+    ]
+}
+
+async fn bind_check(port: u16) -> Result<(), DemoError> {
+    if port == 0 {
+        return Ok(());
+    }
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map(drop)
+        .map_err(|cause| DemoError::PortTaken { port, cause })
+}
+
+/// Starts the simulator on `port + 1` and the gateway on `port` (both ephemeral for 0).
+pub async fn start(port: u16) -> Result<Demo, DemoError> {
+    let sim_port = if port == 0 { 0 } else { port.wrapping_add(1) };
+    bind_check(port).await?;
+    let sim = Sim::bind(SocketAddr::from(([127, 0, 0, 1], sim_port)))
+        .await
+        .map_err(|cause| DemoError::PortTaken {
+            port: sim_port,
+            cause,
+        })?;
+    let listen = SocketAddr::from(([127, 0, 0, 1], port));
+    let config = Config::parse(&config_text(listen, sim.addr()), Path::new("demo"))
+        .map_err(|e| DemoError::Config(e.to_string()))?;
+    let server = Server::bind(&config).await.map_err(|e| match e {
+        StartError::Bind { cause, .. } => DemoError::PortTaken { port, cause },
+        other => DemoError::Start(other),
+    })?;
+    let gateway = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    let stopped = tokio::spawn(server.run());
+    let lines = lines(&sim);
+    Ok(Demo {
+        sim,
+        gateway,
+        shutdown,
+        stopped,
+        lines,
+    })
+}
+
+impl Demo {
+    /// What `hubgate demo` prints.
+    pub fn banner(&self) -> String {
+        let mut text = format!(
+            "hubgate demo: gateway on http://{} in front of the YouTrack + Hub simulator on {}\n\
+             (simulator-only demo tokens; `hubgate sim` documents them)\n\n",
+            self.gateway,
+            self.sim.url()
+        );
+        for line in &self.lines {
+            text.push_str(&format!(
+                "# {}  {}\n{}\n\n",
+                line.status,
+                line.what,
+                line.curl(self.gateway)
+            ));
+        }
+        text.push_str("Ctrl-C stops the demo.\n");
+        text
+    }
+}
