@@ -258,6 +258,12 @@ impl Rfc7662 {
                 Some(UNIX_EPOCH + Duration::from_secs(seconds))
             }
         };
+        if expires_at.is_some_and(|exp| exp <= SystemTime::now()) {
+            return Ok(Introspected {
+                verdicts: all(Verdict::Invalid),
+                expires_at: None,
+            });
+        }
         let scope: Vec<&str> = string("scope")?.unwrap_or("").split(' ').collect();
         let login = string("username")?.or(string("sub")?).unwrap_or("");
         let principal = Arc::new(Principal {
