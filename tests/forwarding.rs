@@ -43,7 +43,7 @@ async fn path_query_and_authorization_arrive_byte_for_byte() {
         "/api/issues?fields=id,summary,customFields(name,value(name))&query=%23Unresolved%20for:%20me&$top=10",
         "/issue/DEMO-1/%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82",
         "/api/admin/users?q=a%2Fb&x=..&y=%zz&z=+",
-        "/hub/rest/oauth2/auth?response_type=code&client_id=x",
+        "/hub/api/rest/oauth2/auth?response_type=code&client_id=x",
         "/api/",
     ];
     // A real-shape permanent token (`:` and `=`) and a multi-scope OAuth token (spaces, `;`,

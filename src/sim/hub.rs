@@ -30,7 +30,9 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>, rest: &str) -> 
         }
         (&Method::GET, ["services"]) => services(shared, &request),
         (&Method::POST, ["services"]) => register_service(shared, request).await,
-        _ => Err(hub_error(StatusCode::NOT_FOUND, "not_found", "Not found")),
+        // Every other Hub path (e.g. oauth2/auth) answers with the echo, like the rest of the
+        // simulated server: tests see exactly what arrived.
+        _ => Ok(super::youtrack::echo(request).await),
     };
     answer.unwrap_or_else(|response| response)
 }
@@ -104,6 +106,9 @@ fn target_user(
             .user(named)
             .ok_or_else(|| hub_error(StatusCode::NOT_FOUND, "not_found", "User not found"))?
     };
+    if caller.banned {
+        return Err(hub_error(StatusCode::FORBIDDEN, "forbidden", "User is banned"));
+    }
     if target.id != caller.id && !caller.admin {
         return Err(hub_error(
             StatusCode::FORBIDDEN,
@@ -299,7 +304,7 @@ async fn register_service(shared: &Shared, request: Request<Incoming>) -> Answer
     {
         let directory = shared.directory();
         let caller = caller(&directory, bearer(&request))?;
-        if !caller.admin {
+        if !caller.admin || caller.banned {
             return Err(hub_error(
                 StatusCode::FORBIDDEN,
                 "forbidden",

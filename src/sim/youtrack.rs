@@ -54,7 +54,10 @@ pub fn users_me(shared: &Shared, request: &Request<Incoming>) -> Response<SimBod
     }
 }
 
-/// What arrived, exactly: method, raw target, version, headers in order, body length and hash.
+/// What arrived: method, target (byte-exact in origin form; an absolute form without a path
+/// gains `/`), version, headers, body length and SHA-256. Header names come in the order they
+/// first arrived, each name's values in their order; hyper's `HeaderMap` groups a name's
+/// repeats, so `a, b, a` reads back as `a, a, b`.
 pub async fn echo(request: Request<Incoming>) -> Response<SimBody> {
     let (parts, mut body) = request.into_parts();
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);

@@ -2,6 +2,8 @@
 //! upstream that records what reached it, plus small HTTP/1.1 clients (hyper's and raw bytes).
 #![allow(dead_code)]
 
+pub mod sim;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -444,7 +446,190 @@ pub async fn open_websocket(addr: SocketAddr) -> Result<TcpStream, String> {
     }
 }
 
-/// A masked WebSocket text frame "hello" (RFC 6455 5.7).
+/// A masked WebSocket text frame "Hello" (RFC 6455 5.7).
 pub const HELLO_FRAME: [u8; 11] = [
     0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
 ];
+
+// ----------------------------------------------------------------------------------------
+// Authentication tests: requests carrying a bearer token, the parts of the gateway's own
+// answers they read, and the simulator's echo of what reached YouTrack.
+
+/// A GET with a Host header and `Authorization: Bearer {token}`, ready to send.
+pub fn bearer_get(addr: SocketAddr, target: &str, token: &str) -> Request<Empty<Bytes>> {
+    get(addr, target)
+        .header("authorization", format!("Bearer {token}"))
+        .body(empty())
+        .expect("request")
+}
+
+impl Answer {
+    /// The `WWW-Authenticate` value, if the answer has exactly one.
+    pub fn www_authenticate(&self) -> Option<&str> {
+        let mut values = self.headers.get_all("www-authenticate").iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => Some(value.to_str().expect("visible ASCII challenge")),
+            (None, None) => None,
+            _ => panic!("more than one WWW-Authenticate"),
+        }
+    }
+
+    /// The `error` code of one of the gateway's own JSON answers.
+    pub fn json_error(&self) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not the gateway's JSON: {}", self.text()));
+        body["error"].as_str().expect("error code").to_owned()
+    }
+
+    /// Whether the answer came from the simulator's echo (the request reached YouTrack).
+    pub fn is_echo(&self) -> bool {
+        self.headers.get("x-sim").is_some_and(|v| v == "echo")
+    }
+}
+
+/// What the simulator's echo says reached YouTrack.
+pub struct SimEcho(serde_json::Value);
+
+impl SimEcho {
+    pub fn of(answer: &Answer) -> SimEcho {
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert!(answer.is_echo(), "not the echo: {}", answer.text());
+        SimEcho(serde_json::from_slice(&answer.body).expect("echo JSON"))
+    }
+
+    pub fn target(&self) -> &str {
+        self.0["target"].as_str().expect("target")
+    }
+
+    /// Every value of the header `name` (lower case) in the order it arrived.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        let all = self.0["headers"].as_array().expect("headers");
+        all.iter()
+            .filter(|pair| pair[0] == name)
+            .filter_map(|pair| pair[1].as_str())
+            .collect()
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Token checks and the verdict cache: bearer requests of any method, and a send that notes
+// when the request left, so a test with paused time can tell what was sent before a deadline.
+
+pub mod token_checks {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http::{Method, Request};
+    use http_body_util::Empty;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
+    use tokio::time::Instant;
+
+    use super::{collect, empty, Answer};
+
+    /// `method target` with a Host header and `Authorization: Bearer {token}`.
+    pub fn bearer_request(
+        addr: SocketAddr,
+        method: Method,
+        target: &str,
+        token: &str,
+    ) -> Request<Empty<Bytes>> {
+        Request::builder()
+            .method(method)
+            .uri(target)
+            .header("host", addr.to_string())
+            .header("authorization", format!("Bearer {token}"))
+            .body(empty())
+            .expect("a valid request")
+    }
+
+    /// Sends `GET target` with `token` over a fresh connection.
+    pub async fn get_as(addr: SocketAddr, target: &str, token: &str) -> Answer {
+        super::send(addr, bearer_request(addr, Method::GET, target, token)).await
+    }
+
+    /// Like [`super::send`], and also returns when (on tokio's clock) the last byte of the
+    /// request was handed to the socket.
+    pub async fn send_timed(addr: SocketAddr, request: Request<Empty<Bytes>>) -> (Answer, Instant) {
+        let stream = TcpStream::connect(addr).await.expect("connect to gateway");
+        let written = Arc::new(Mutex::new(None));
+        let io = Stamped {
+            stream,
+            written: written.clone(),
+        };
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .expect("http1 handshake");
+        tokio::spawn(connection);
+        let response = sender.send_request(request).await.expect("response");
+        let answer = collect(response).await;
+        let sent = written
+            .lock()
+            .expect("stamp lock")
+            .expect("the request was written");
+        (answer, sent)
+    }
+
+    /// A TCP stream that notes the time of its latest successful write.
+    struct Stamped {
+        stream: TcpStream,
+        written: Arc<Mutex<Option<Instant>>>,
+    }
+
+    impl Stamped {
+        fn stamp(&self, polled: &Poll<io::Result<usize>>) {
+            if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+                *self.written.lock().expect("stamp lock") = Some(Instant::now());
+            }
+        }
+    }
+
+    impl AsyncRead for Stamped {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Stamped {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+            self.stamp(&polled);
+            polled
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+            self.stamp(&polled);
+            polled
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.stream.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_shutdown(cx)
+        }
+    }
+}
