@@ -107,7 +107,11 @@ fn target_user(
             .ok_or_else(|| hub_error(StatusCode::NOT_FOUND, "not_found", "User not found"))?
     };
     if caller.banned {
-        return Err(hub_error(StatusCode::FORBIDDEN, "forbidden", "User is banned"));
+        return Err(hub_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "User is banned",
+        ));
     }
     if target.id != caller.id && !caller.admin {
         return Err(hub_error(
