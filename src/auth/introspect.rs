@@ -83,18 +83,26 @@ fn http_client() -> Result<HttpClient, TlsError> {
         .build(crate::forward::connector(tls, CONNECT_TIMEOUT)))
 }
 
-/// Sends `request` and reads a 200 JSON answer, or says why not. `Ok(None)` for 401/403.
+/// A backend's answer: 200 with JSON, or a refusal (401/403) with its status.
+enum Answer {
+    Json(Value),
+    Refused(u16),
+}
+
+/// Sends `request` and reads a 200 JSON answer or a 401/403 refusal; anything else is an error.
 async fn json_answer(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
-) -> Result<Option<Value>, BackendError> {
+) -> Result<Answer, BackendError> {
     let response = client
         .request(request)
         .await
         .map_err(|e| BackendError::Unreachable(e.to_string()))?;
     match response.status() {
         StatusCode::OK => {}
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Ok(None),
+        refused @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+            return Ok(Answer::Refused(refused.as_u16()))
+        }
         other => return Err(BackendError::Status(other.as_u16())),
     }
     let body = Limited::new(response.into_body(), MAX_ANSWER)
@@ -106,7 +114,7 @@ async fn json_answer(
         })?
         .to_bytes();
     serde_json::from_slice(&body)
-        .map(Some)
+        .map(Answer::Json)
         .map_err(|_| BackendError::Malformed("not JSON"))
 }
 
@@ -141,8 +149,8 @@ impl HubProbes {
             .body(Full::new(Bytes::new()))
             .map_err(|_| BackendError::Malformed("probe request"))?;
         let verdict = match json_answer(&self.client, request).await? {
-            None => Verdict::NotGranted,
-            Some(user) => user_verdict(&user)?,
+            Answer::Refused(_) => Verdict::NotGranted,
+            Answer::Json(user) => user_verdict(&user)?,
         };
         Ok(Introspected {
             verdicts: vec![(service.index, verdict)],
@@ -220,9 +228,10 @@ impl Rfc7662 {
             .header(ACCEPT, "application/json")
             .body(Full::new(Bytes::from(form)))
             .map_err(|_| BackendError::Malformed("introspection request"))?;
+        // A refusal here is of hubgate's own client credentials: an alert, never a verdict.
         match json_answer(&self.client, request).await? {
-            Some(answer) => self.read(&answer),
-            None => Err(BackendError::Status(401)),
+            Answer::Json(answer) => self.read(&answer),
+            Answer::Refused(status) => Err(BackendError::Status(status)),
         }
     }
 
