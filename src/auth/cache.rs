@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -88,6 +89,30 @@ impl moka::Expiry<Key, Arc<Positive>> for PositiveExpiry {
         _: std::time::Instant,
     ) -> Option<Duration> {
         Some(value.stale_until.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// Takes a finished (or abandoned) call out of `in_flight`, however its caller leaves —
+/// including a request cancelled midway, so random tokens cannot pile up entries.
+struct FlightGuard<'a> {
+    in_flight: &'a Mutex<HashMap<Key, Flight>>,
+    key: Key,
+    flight: Flight,
+    led: AtomicBool,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if !self.flight.initialized() && !self.led.load(Ordering::Relaxed) {
+            return; // still under way for its leader
+        }
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            in_flight.remove(&self.key);
+        }
     }
 }
 
@@ -172,7 +197,7 @@ impl VerdictCache {
     }
 
     /// Runs `fetch` unless a call for `key` is under way, in which case waits for its answer.
-    /// The caller that ran it stores the verdicts; returns whether this caller ran it.
+    /// The verdicts are stored before any waiter sees them; returns whether this caller ran it.
     async fn single_flight<F>(
         &self,
         key: Key,
@@ -185,24 +210,27 @@ impl VerdictCache {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             in_flight.entry(key).or_default().clone()
         };
-        let mut led = false;
-        let result = flight
+        let guard = FlightGuard {
+            in_flight: &self.in_flight,
+            key,
+            flight,
+            led: AtomicBool::new(false),
+        };
+        let result = guard
+            .flight
             .get_or_init(|| {
-                led = true;
-                fetch
+                guard.led.store(true, Ordering::Relaxed);
+                async {
+                    let result = fetch.await;
+                    if let Ok(introspected) = &result {
+                        self.store(key.0, introspected).await;
+                    }
+                    result
+                }
             })
             .await
             .clone();
-        if led {
-            if let Ok(introspected) = &result {
-                self.store(key.0, introspected).await;
-            }
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-            if in_flight.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                in_flight.remove(&key);
-            }
-        }
-        (result, led)
+        (result, guard.led.load(Ordering::Relaxed))
     }
 
     async fn store(&self, hash: TokenHash, introspected: &Introspected) {
@@ -250,5 +278,87 @@ impl VerdictCache {
     /// Entries held, positive and negative (approximate, as moka counts).
     pub fn entries(&self) -> (u64, u64) {
         (self.positive.entry_count(), self.negative.entry_count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> VerdictCache {
+        VerdictCache::new(&config::Cache {
+            ttl: Duration::from_secs(30),
+            negative_ttl: Duration::from_secs(5),
+            max_entries: 100,
+            stale_if_error: Duration::ZERO,
+        })
+    }
+
+    fn granted() -> Introspected {
+        let principal = Arc::new(Principal {
+            id: "1".into(),
+            login: "alice".into(),
+        });
+        Introspected {
+            verdicts: vec![(0, Verdict::Granted(principal))],
+            expires_at: None,
+        }
+    }
+
+    fn in_flight(cache: &VerdictCache) -> usize {
+        cache
+            .in_flight
+            .lock()
+            .map(|m| m.len())
+            .unwrap_or(usize::MAX)
+    }
+
+    #[tokio::test]
+    async fn a_call_abandoned_midway_leaves_nothing_in_flight() {
+        let cache = cache();
+        let hash = token_hash("t");
+        let abandoned = cache.verdict(hash, 0, false, std::future::pending());
+        tokio::select! {
+            biased;
+            _ = abandoned => panic!("a pending backend call completed"),
+            _ = tokio::task::yield_now() => {}
+        }
+        assert_eq!(in_flight(&cache), 0);
+        let (verdict, outcome) = cache.verdict(hash, 0, false, async { Ok(granted()) }).await;
+        assert!(matches!(verdict, Ok(Verdict::Granted(_))));
+        assert_eq!(outcome, Outcome::Miss);
+        assert_eq!(in_flight(&cache), 0);
+        let (_, outcome) = cache.verdict(hash, 0, false, std::future::pending()).await;
+        assert_eq!(outcome, Outcome::Hit);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_call_and_errors_are_not_kept() {
+        let cache = cache();
+        let hash = token_hash("t");
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let leader = cache.verdict(hash, 0, false, async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            let _ = released.await;
+            Err(BackendError::Timeout)
+        });
+        let waiter = cache.verdict(hash, 0, false, async {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Ok(granted())
+        });
+        let (led, waited, ()) = tokio::join!(leader, waiter, async {
+            tokio::task::yield_now().await;
+            let _ = release.send(());
+        });
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        assert_eq!(led, (Err(BackendError::Timeout), Outcome::Miss));
+        assert_eq!(waited, (Err(BackendError::Timeout), Outcome::Coalesced));
+        let (verdict, outcome) = cache.verdict(hash, 0, false, async { Ok(granted()) }).await;
+        assert!(
+            matches!(verdict, Ok(Verdict::Granted(_))),
+            "the error was kept"
+        );
+        assert_eq!(outcome, Outcome::Miss);
     }
 }

@@ -512,10 +512,12 @@ impl SimEcho {
 }
 
 // ----------------------------------------------------------------------------------------
-// Token checks and the verdict cache: bearer requests of any method, and a send that notes
-// when the request left, so a test with paused time can tell what was sent before a deadline.
+// Token checks and the verdict cache: bearer requests of any method, a send that notes when
+// the request left (so a test with paused time can tell what was sent before a deadline), and
+// an upstream that takes hundreds of connections at once.
 
 pub mod token_checks {
+    use std::convert::Infallible;
     use std::io;
     use std::net::SocketAddr;
     use std::pin::Pin;
@@ -523,11 +525,12 @@ pub mod token_checks {
     use std::task::{Context, Poll};
 
     use bytes::Bytes;
-    use http::{Method, Request};
-    use http_body_util::Empty;
+    use http::{Method, Request, Response};
+    use http_body_util::{Empty, Full};
+    use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-    use tokio::net::TcpStream;
+    use tokio::net::{TcpSocket, TcpStream};
     use tokio::time::Instant;
 
     use super::{collect, empty, Answer};
@@ -553,10 +556,14 @@ pub mod token_checks {
         super::send(addr, bearer_request(addr, Method::GET, target, token)).await
     }
 
-    /// Like [`super::send`], and also returns when (on tokio's clock) the last byte of the
-    /// request was handed to the socket.
-    pub async fn send_timed(addr: SocketAddr, request: Request<Empty<Bytes>>) -> (Answer, Instant) {
-        let stream = TcpStream::connect(addr).await.expect("connect to gateway");
+    /// Like [`super::send`] over an already connected `stream`, and also returns when (on
+    /// tokio's clock) the last byte of the request was handed to the socket. Connecting first
+    /// matters for bursts: tokio listens with a backlog of 128, so hundreds of connections
+    /// opened in one go overflow it and wait for SYN retries in real time.
+    pub async fn send_timed(
+        stream: TcpStream,
+        request: Request<Empty<Bytes>>,
+    ) -> (Answer, Instant) {
         let written = Arc::new(Mutex::new(None));
         let io = Stamped {
             stream,
@@ -573,6 +580,30 @@ pub mod token_checks {
             .expect("stamp lock")
             .expect("the request was written");
         (answer, sent)
+    }
+
+    /// An upstream that answers every request 200 and listens with a backlog of 1024, so the
+    /// gateway can forward hundreds of requests to it at the same moment.
+    pub async fn wide_upstream() -> SocketAddr {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind upstream");
+        let listener = socket.listen(1024).expect("listen");
+        let addr = listener.local_addr().expect("upstream addr");
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service = service_fn(|_| async {
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        addr
     }
 
     /// A TCP stream that notes the time of its latest successful write.
