@@ -88,6 +88,8 @@ pub struct Introspection {
     pub backend: Backend,
     pub timeout: Duration,
     pub max_concurrent: usize,
+    /// Cache misses per second (and burst) each client address may cost; 0: no budget.
+    pub client_miss_rate: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -48,6 +48,9 @@ pub enum GatewayError {
     /// The introspection backend failed and nothing usable was cached.
     #[error("token check unavailable: {0}")]
     AuthUnavailable(BackendError),
+    /// The client spent its budget of cache misses (`introspection.client_miss_rate`).
+    #[error("too many requests with unknown tokens; try again later")]
+    RateLimited(std::time::Duration),
     /// No route covers the path.
     #[error("no route for this path")]
     NoRoute,
@@ -73,6 +76,7 @@ impl GatewayError {
             }
             GatewayError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             GatewayError::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
             GatewayError::NoRoute => StatusCode::NOT_FOUND,
@@ -91,6 +95,7 @@ impl GatewayError {
             GatewayError::InvalidToken => "invalid_token",
             GatewayError::InsufficientScope(_) => "insufficient_scope",
             GatewayError::AuthUnavailable(_) => "temporarily_unavailable",
+            GatewayError::RateLimited(_) => "too_many_requests",
             GatewayError::HeadersTooLarge => "request_header_fields_too_large",
             GatewayError::ExpectationFailed => "expectation_failed",
             GatewayError::NoRoute => "not_found",
@@ -145,8 +150,15 @@ impl GatewayError {
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if matches!(self, GatewayError::AuthUnavailable(_)) {
-            headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        match self {
+            GatewayError::AuthUnavailable(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            }
+            GatewayError::RateLimited(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            _ => {}
         }
         if let Some(challenge) = self.challenge(realm) {
             if let Ok(value) = HeaderValue::try_from(challenge) {

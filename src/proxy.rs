@@ -80,7 +80,7 @@ async fn process(
     let credential = bearer::credential(&authorization[..n], request.uri().query())?;
     let _principal = state
         .auth
-        .authenticate(route, credential, request.method())
+        .authenticate(route, credential, request.method(), client.peer.ip())
         .await?;
     let upstream = state
         .upstreams

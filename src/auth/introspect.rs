@@ -45,6 +45,11 @@ pub enum BackendError {
     TooLarge,
     #[error("too many introspection calls in flight")]
     Overloaded,
+    #[error("introspection failing: circuit open")]
+    CircuitOpen,
+    /// The client spent its budget of cache misses; it may try again after this long.
+    #[error("client over its budget of cache misses")]
+    RateLimited(Duration),
 }
 
 /// A configured service: the local name routes use and its Hub ID.

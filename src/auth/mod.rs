@@ -7,8 +7,10 @@
 pub mod bearer;
 pub mod cache;
 pub mod introspect;
+pub mod limit;
 pub mod principal;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::Method;
@@ -17,6 +19,7 @@ use tokio::sync::Semaphore;
 use self::bearer::Credential;
 use self::cache::{fingerprint, token_hash, Outcome, TokenHash, VerdictCache};
 use self::introspect::{BackendError, Introspect, ServiceRef};
+use self::limit::{Breaker, MissBudget};
 use self::principal::{Principal, Verdict};
 use crate::config::{Config, Route};
 use crate::error::GatewayError;
@@ -27,6 +30,10 @@ pub struct Auth {
     services: Vec<ServiceRef>,
     backend: Box<dyn Introspect>,
     cache: VerdictCache,
+    /// Per-client budget of backend calls (cache misses), if `client_miss_rate` > 0.
+    budget: Option<MissBudget>,
+    /// Opens after consecutive backend failures: fail fast instead of piling onto a sick Hub.
+    breaker: Breaker,
     /// One permit per backend call in flight: beyond `max_concurrent`, callers get 503 now.
     calls: Semaphore,
     timeout: std::time::Duration,
@@ -48,6 +55,8 @@ impl Auth {
             backend: introspect::backend(config, &services)?,
             services,
             cache: VerdictCache::new(&config.cache),
+            budget: MissBudget::new(config.introspection.client_miss_rate),
+            breaker: Breaker::default(),
             calls: Semaphore::new(config.introspection.max_concurrent),
             timeout: config.introspection.timeout,
         })
@@ -68,6 +77,7 @@ impl Auth {
         route: &Route,
         credential: Credential<'_>,
         method: &Method,
+        client: IpAddr,
     ) -> Result<Option<Arc<Principal>>, GatewayError> {
         let service = route
             .service
@@ -88,6 +98,7 @@ impl Auth {
             hash: token_hash(token),
             allow_stale: method == Method::GET || method == Method::HEAD,
             route,
+            client,
         };
         match service {
             Some(service) => check.scope(service).await,
@@ -96,20 +107,32 @@ impl Auth {
         .map(Some)
     }
 
-    /// One backend call, within the concurrency cap and the timeout.
+    /// One backend call, made by the one caller a cache miss elects (`security.md`'s order:
+    /// the client's miss budget, the global cap, the breaker, then the call within `timeout`).
     async fn call(
         &self,
         token: &str,
         service: &ServiceRef,
+        client: IpAddr,
     ) -> Result<introspect::Introspected, BackendError> {
+        if let Some(budget) = &self.budget {
+            budget.spend(client).map_err(BackendError::RateLimited)?;
+        }
         let _permit = self
             .calls
             .try_acquire()
             .map_err(|_| BackendError::Overloaded)?;
-        match tokio::time::timeout(self.timeout, self.backend.introspect(token, service)).await {
-            Ok(result) => result,
-            Err(_) => Err(BackendError::Timeout),
+        let attempt = self.breaker.attempt().ok_or(BackendError::CircuitOpen)?;
+        let called = tokio::time::timeout(self.timeout, self.backend.introspect(token, service));
+        let result = called.await.unwrap_or(Err(BackendError::Timeout));
+        match &result {
+            Ok(_) => attempt.succeeded(),
+            Err(error) => {
+                tracing::warn!(service = %service.name, %error, "introspection failed");
+                attempt.failed();
+            }
         }
+        result
     }
 }
 
@@ -120,18 +143,22 @@ struct Check<'a> {
     hash: TokenHash,
     allow_stale: bool,
     route: &'a Route,
+    client: IpAddr,
 }
 
 impl Check<'_> {
     async fn verdict(&self, service: &ServiceRef) -> Result<Verdict, GatewayError> {
-        let fetch = self.auth.call(self.token, service);
+        let fetch = self.auth.call(self.token, service, self.client);
         let (result, outcome) = self
             .auth
             .cache
             .verdict(self.hash, service.index, self.allow_stale, fetch)
             .await;
         self.log(service, &result, outcome);
-        result.map_err(GatewayError::AuthUnavailable)
+        result.map_err(|error| match error {
+            BackendError::RateLimited(retry_after) => GatewayError::RateLimited(retry_after),
+            error => GatewayError::AuthUnavailable(error),
+        })
     }
 
     fn log(&self, service: &ServiceRef, result: &Result<Verdict, BackendError>, outcome: Outcome) {

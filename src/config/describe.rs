@@ -92,10 +92,11 @@ impl Config {
         let c = &self.cache;
         let _ = write!(
             out,
-            "introspection {backend}, timeout {}, max_concurrent {}; \
+            "introspection {backend}, timeout {}, max_concurrent {}, client_miss_rate {}/s; \
              cache ttl {}, negative {}, max_entries {}",
             d(i.timeout),
             i.max_concurrent,
+            i.client_miss_rate,
             d(c.ttl),
             d(c.negative_ttl),
             c.max_entries

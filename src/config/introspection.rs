@@ -106,6 +106,13 @@ pub(super) fn introspection(
         1,
         UNBOUNDED,
     );
+    let client_miss_rate = p.count(
+        "introspection.client_miss_rate",
+        raw.client_miss_rate.take(),
+        20,
+        0,
+        1_000_000,
+    );
     let backend = match backend? {
         BackendKind::Hub => {
             let rfc7662_only = [
@@ -129,6 +136,7 @@ pub(super) fn introspection(
         backend,
         timeout,
         max_concurrent,
+        client_miss_rate,
     })
 }
 

@@ -160,7 +160,7 @@ listen 0.0.0.0:8080 (plain HTTP)
 upstream youtrack  http://127.0.0.1:8081  connect 5s, response 300s
 service hub       0-0-0-0-0                             probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
 service youtrack  6ab631e2-61a7-4806-b029-44f0753fc29a  probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
-introspection hub, timeout 2s, max_concurrent 64; cache ttl 30s, negative 5s, max_entries 1000000
+introspection hub, timeout 2s, max_concurrent 64, client_miss_rate 20/s; cache ttl 30s, negative 5s, max_entries 1000000
 routes (longest prefix wins):
   PREFIX                 UPSTREAM   SERVICE                                           ANONYMOUS
   /hub/api/rest/oauth2   youtrack   - (public)                                        -
