@@ -119,3 +119,69 @@ async fn the_breaker_fails_fast_after_consecutive_failures_then_lets_one_probe_t
     assert_eq!(sim.total_probes(), asked + 1);
     assert_eq!(with_token(&gateway, &token()).await.status, 200);
 }
+
+/// One keep-alive HTTP/1.1 connection from `local` (a loopback address of the test's choice).
+async fn connect_from(
+    local: [u8; 4],
+    gateway: &Gateway,
+) -> hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>> {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from((local, 0)))
+        .expect("bind a loopback address");
+    let stream = socket.connect(gateway.addr).await.expect("connect");
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(connection);
+    sender
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_random_tokens_costs_hub_its_budget_and_spares_other_clients() {
+    const RATE: u64 = 20;
+    let (sim, gateway) = start(&format!("client_miss_rate = {RATE}")).await;
+    let cached = sim.demo().youtrack_only.clone();
+    let mut bystander = connect_from([127, 0, 0, 2], &gateway).await;
+    let request = || bearer_get(gateway.addr, "/api/issues", &cached);
+    let primed = bystander.send_request(request()).await.expect("response");
+    assert_eq!(primed.status(), 200);
+    let before = sim.total_probes();
+    let started = tokio::time::Instant::now();
+    let flood = async {
+        let mut attacker = connect_from([127, 0, 0, 1], &gateway).await;
+        let mut statuses = std::collections::BTreeMap::new();
+        for _ in 0..5_000 {
+            let token = format!("perm:{:032x}", fastrand::u128(..));
+            let answer = attacker
+                .send_request(bearer_get(gateway.addr, "/api/issues", &token))
+                .await
+                .expect("response");
+            *statuses.entry(answer.status().as_u16()).or_insert(0u32) += 1;
+        }
+        statuses
+    };
+    let bystanding = async {
+        let mut statuses = Vec::new();
+        for _ in 0..500 {
+            let answer = bystander.send_request(request()).await.expect("response");
+            statuses.push(answer.status().as_u16());
+            tokio::task::yield_now().await;
+        }
+        statuses
+    };
+    let (flooded, bystood) = tokio::join!(flood, bystanding);
+    let seconds = started.elapsed().as_secs_f64();
+    let probes = sim.total_probes() - before;
+    let allowance = (RATE as f64 * seconds).ceil() as u64 + RATE;
+    assert!(
+        probes <= allowance,
+        "{probes} probes in {seconds}s: more than {allowance}"
+    );
+    assert!(
+        flooded.get(&429).copied().unwrap_or(0) >= 4_900,
+        "{flooded:?}"
+    );
+    assert!(bystood.iter().all(|status| *status == 200), "{bystood:?}");
+}
