@@ -59,12 +59,14 @@ pub struct Demo {
     pub lines: Vec<DemoLine>,
 }
 
-/// The gateway configuration the demo runs with (design.md's routes, the simulator as
-/// YouTrack and Hub).
-pub fn config_text(listen: SocketAddr, sim: SocketAddr) -> String {
+/// The gateway configuration the demo runs with: design.md's routes, with `upstream` (the
+/// simulator) as YouTrack and Hub; `server_extra` lines are added to `[server]`.
+pub fn config_text(listen: SocketAddr, upstream: SocketAddr, server_extra: &str) -> String {
+    let sim = upstream;
     format!(
         r#"[server]
 listen = "{listen}"
+{server_extra}
 
 [upstreams.youtrack]
 url = "http://{sim}"
@@ -76,10 +78,6 @@ probe = "http://{sim}/api/users/me?fields=id,login,name,banned,guest"
 [services.hub]
 id = "{hub}"
 probe = "http://{sim}/hub/api/rest/users/me?fields=id,login,name,banned,guest"
-
-[cache]
-ttl = "30s"
-negative_ttl = "5s"
 
 [[routes]]
 prefix = "/hub/api/rest/oauth2"
@@ -217,7 +215,7 @@ pub async fn start(port: u16) -> Result<Demo, DemoError> {
             cause,
         })?;
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
-    let config = Config::parse(&config_text(listen, sim.addr()), Path::new("demo"))
+    let config = Config::parse(&config_text(listen, sim.addr(), ""), Path::new("demo"))
         .map_err(|e| DemoError::Config(e.to_string()))?;
     let server = Server::bind(&config).await.map_err(|e| match e {
         StartError::Bind { cause, .. } => DemoError::PortTaken { port, cause },

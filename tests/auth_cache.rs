@@ -9,27 +9,14 @@ mod support;
 use std::time::Duration;
 
 use http::Method;
-use hubgate::sim::{PermStyle, Sim, HUB_SERVICE_ID, YOUTRACK_SERVICE_ID};
+use hubgate::sim::{Sim, HUB_SERVICE_ID, YOUTRACK_SERVICE_ID};
 use support::token_checks::{bearer_request, get_as, send_timed, wide_upstream};
-use support::{config_text, Answer, Gateway};
+use support::{config_text, start_with_sim as start, youtrack_token, Answer, Gateway};
 use tokio::net::TcpStream;
 use tokio::time::{advance, Instant};
 
 /// A token Hub never issued, in the shape of a permanent one.
 const UNKNOWN: &str = "perm:YWxpY2U=.bm90LWlzc3VlZA==.q3VhYkX0V1mGmQ8Lr0ZkKcQWn2vTtE";
-
-/// A simulator and a gateway in front of it; `sections` are appended to the configuration.
-async fn start(sections: &str) -> (Sim, Gateway) {
-    let sim = Sim::start().await.expect("simulator");
-    let gateway = Gateway::start(&(config_text(sim.addr(), "") + sections)).await;
-    (sim, gateway)
-}
-
-/// A new permanent token of alice's granted for YouTrack only.
-fn youtrack_token(sim: &Sim) -> String {
-    sim.mint_permanent("alice", YOUTRACK_SERVICE_ID, PermStyle::EntityId)
-        .expect("alice exists")
-}
 
 fn assert_forwarded(answer: &Answer, what: &str) {
     assert_eq!(answer.status, 200, "{what}: {}", answer.text());

@@ -9,9 +9,9 @@ mod support;
 use std::time::Duration;
 
 use http::Method;
-use hubgate::sim::{HubFault, PermStyle, Sim, YOUTRACK_SERVICE_ID};
+use hubgate::sim::{HubFault, Sim, YOUTRACK_SERVICE_ID};
 use support::token_checks::{bearer_request, get_as};
-use support::{config_text, send, Answer, Gateway};
+use support::{send, start_with_sim as start, youtrack_token, Answer};
 use tokio::sync::mpsc;
 use tokio::time::{advance, Instant};
 
@@ -19,19 +19,6 @@ use tokio::time::{advance, Instant};
 const UNKNOWN: &str = "perm:YWxpY2U=.bm90LWlzc3VlZA==.q3VhYkX0V1mGmQ8Lr0ZkKcQWn2vTtE";
 
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A simulator and a gateway in front of it; `sections` are appended to the configuration.
-async fn start(sections: &str) -> (Sim, Gateway) {
-    let sim = Sim::start().await.expect("simulator");
-    let gateway = Gateway::start(&(config_text(sim.addr(), "") + sections)).await;
-    (sim, gateway)
-}
-
-/// A new permanent token of alice's granted for YouTrack only.
-fn youtrack_token(sim: &Sim) -> String {
-    sim.mint_permanent("alice", YOUTRACK_SERVICE_ID, PermStyle::EntityId)
-        .expect("alice exists")
-}
 
 fn assert_forwarded(answer: &Answer, what: &str) {
     assert_eq!(answer.status, 200, "{what}: {}", answer.text());

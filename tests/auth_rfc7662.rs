@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use hubgate::sim::{HubFault, PermStyle, Sim, HUB_SERVICE_ID, RFC7662_PATH, YOUTRACK_SERVICE_ID};
-use support::{bearer_get, empty, get, send, Answer, Gateway, SimEcho};
+use support::{assert_refused, empty, get, send, with_token, Gateway, SimEcho};
 use tempfile::NamedTempFile;
 
 const NO_TOKEN: &str = r#"Bearer realm="youtrack""#;
@@ -43,19 +43,6 @@ async fn start_gateway(sim: &Sim, secret: &str, extra: &str) -> Gateway {
         file = secret_file.path().display(),
     );
     Gateway::start(&text).await
-}
-
-/// A refusal by the gateway itself: status, exact challenge, JSON `error`, nothing forwarded.
-#[track_caller]
-fn assert_refused(answer: &Answer, status: u16, challenge: &str, error: &str) {
-    assert_eq!(answer.status, status, "{}", answer.text());
-    assert_eq!(answer.www_authenticate(), Some(challenge));
-    assert_eq!(answer.json_error(), error);
-    assert!(!answer.is_echo(), "the request was forwarded");
-}
-
-async fn with_token(gateway: &Gateway, target: &str, token: &str) -> Answer {
-    send(gateway.addr, bearer_get(gateway.addr, target, token)).await
 }
 
 #[tokio::test]

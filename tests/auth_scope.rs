@@ -14,7 +14,9 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{Empty, Full};
 use hubgate::sim::{HubFault, PermStyle, Sim, HUB_SERVICE_ID, YOUTRACK_SERVICE_ID};
-use support::{bearer_get, empty, get, send, Answer, Gateway, SimEcho, Upstream};
+use support::{
+    assert_refused, bearer_get, empty, get, send, with_token, Answer, Gateway, SimEcho, Upstream,
+};
 
 const NO_TOKEN: &str = r#"Bearer realm="youtrack""#;
 const INVALID_TOKEN: &str = r#"Bearer realm="youtrack", error="invalid_token""#;
@@ -41,19 +43,6 @@ fn forwarding_to(sim: SocketAddr, upstream: SocketAddr) -> String {
     let url = format!("url = \"http://{sim}\"");
     assert!(text.contains(&url), "{text}");
     text.replacen(&url, &format!("url = \"http://{upstream}\""), 1)
-}
-
-/// A refusal by the gateway itself: status, exact challenge, JSON `error`, nothing forwarded.
-#[track_caller]
-fn assert_refused(answer: &Answer, status: u16, challenge: &str, error: &str) {
-    assert_eq!(answer.status, status, "{}", answer.text());
-    assert_eq!(answer.www_authenticate(), Some(challenge));
-    assert_eq!(answer.json_error(), error);
-    assert!(!answer.is_echo(), "the request was forwarded");
-}
-
-async fn with_token(gateway: &Gateway, target: &str, token: &str) -> Answer {
-    send(gateway.addr, bearer_get(gateway.addr, target, token)).await
 }
 
 async fn without_token(gateway: &Gateway, target: &str) -> Answer {

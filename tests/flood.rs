@@ -8,20 +8,14 @@ use std::time::Duration;
 
 use hubgate::auth::limit::{BREAKER_COOLDOWN, BREAKER_FAILURES};
 use hubgate::sim::{HubFault, PermStyle, Sim};
-use support::{bearer_get, send, Answer, Gateway};
+use support::{bearer_get, Answer, Gateway};
 
 async fn start(introspection: &str) -> (Sim, Gateway) {
-    let sim = Sim::start().await.expect("simulator");
-    let text = format!(
-        "{}\n[introspection]\n{introspection}\n",
-        support::config_text(sim.addr(), "")
-    );
-    let gateway = Gateway::start(&text).await;
-    (sim, gateway)
+    support::start_with_sim(&format!("\n[introspection]\n{introspection}\n")).await
 }
 
 async fn with_token(gateway: &Gateway, token: &str) -> Answer {
-    send(gateway.addr, bearer_get(gateway.addr, "/api/issues", token)).await
+    support::with_token(gateway, "/api/issues", token).await
 }
 
 #[tokio::test(start_paused = true)]

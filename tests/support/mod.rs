@@ -279,52 +279,8 @@ fn upgrade_and_echo(req: &mut Request<Incoming>) -> Response<UpBody> {
 /// The design.md configuration with every upstream and probe pointing at `upstream`, listening
 /// on 127.0.0.1:0; `server_extra` lines are added to `[server]`.
 pub fn config_text(upstream: SocketAddr, server_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{server_extra}
-
-[upstreams.youtrack]
-url = "http://{upstream}"
-
-[services.youtrack]
-id = "6ab631e2-61a7-4806-b029-44f0753fc29a"
-probe = "http://{upstream}/api/users/me?fields=id,login,name,banned,guest"
-
-[services.hub]
-id = "0-0-0-0-0"
-probe = "http://{upstream}/hub/api/rest/users/me?fields=id,login,name,banned,guest"
-
-[[routes]]
-prefix = "/hub/api/rest/oauth2"
-upstream = "youtrack"
-
-[[routes]]
-prefix = "/api"
-upstream = "youtrack"
-service = "youtrack"
-
-[[routes]]
-prefix = "/rest"
-upstream = "youtrack"
-service = "youtrack"
-
-[[routes]]
-prefix = "/hub/api"
-upstream = "youtrack"
-service = "hub"
-
-[[routes]]
-prefix = "/hub/rest"
-upstream = "youtrack"
-service = "hub"
-
-[[routes]]
-prefix = "/"
-upstream = "youtrack"
-"#
-    )
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    hubgate::demo::config_text(listen, upstream, server_extra)
 }
 
 /// A running gateway.
@@ -663,4 +619,39 @@ pub mod token_checks {
             Pin::new(&mut self.stream).poll_shutdown(cx)
         }
     }
+}
+
+// ----------------------------------------------------------------------------------------
+// Shared by the token-check tests: a simulator with a gateway in front, and the assertions
+// they all make.
+
+/// A simulator and a gateway in front of it; `sections` are appended to the configuration.
+pub async fn start_with_sim(sections: &str) -> (hubgate::sim::Sim, Gateway) {
+    let sim = hubgate::sim::Sim::start().await.expect("simulator");
+    let gateway = Gateway::start(&(config_text(sim.addr(), "") + sections)).await;
+    (sim, gateway)
+}
+
+/// A new permanent token of alice's granted for YouTrack only.
+pub fn youtrack_token(sim: &hubgate::sim::Sim) -> String {
+    sim.mint_permanent(
+        "alice",
+        hubgate::sim::YOUTRACK_SERVICE_ID,
+        hubgate::sim::PermStyle::EntityId,
+    )
+    .expect("alice exists")
+}
+
+/// `GET target` with `Authorization: Bearer {token}` on a fresh connection.
+pub async fn with_token(gateway: &Gateway, target: &str, token: &str) -> Answer {
+    send(gateway.addr, bearer_get(gateway.addr, target, token)).await
+}
+
+/// A refusal by the gateway itself: status, exact challenge, JSON `error`, nothing forwarded.
+#[track_caller]
+pub fn assert_refused(answer: &Answer, status: u16, challenge: &str, error: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text());
+    assert_eq!(answer.www_authenticate(), Some(challenge));
+    assert_eq!(answer.json_error(), error);
+    assert!(!answer.is_echo(), "the request was forwarded");
 }
