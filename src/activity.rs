@@ -1,11 +1,13 @@
 //! What a connection is doing, for `server.idle_timeout`: how many requests are in flight, when
-//! the last one started or ended, and when a byte last moved. [`Tracked`] wraps the socket
-//! and stamps every read and write; [`RequestGuard`] brackets each request.
+//! the last one started or ended, when a response body last made progress, and when a byte
+//! last moved. [`Tracked`] wraps the socket and stamps every read and write; [`RequestGuard`]
+//! brackets each request; [`Stamped`] wraps each response body.
 //!
-//! Two clocks, two purposes: a connection with no request in flight for `idle_timeout` is
+//! The clocks and their purposes: a connection with no request in flight for `idle_timeout` is
 //! asked to close gracefully (HTTP/2 PINGs or a trickled preface do not keep it open); one
-//! that then moves no byte for another `idle_timeout` (a stalled body, a client that stopped
-//! reading) is dropped.
+//! whose response bodies then make no progress for another `idle_timeout` (a stalled upstream,
+//! a client that stopped reading — PINGs or not) is dropped. A WebSocket tunnel, which has no
+//! bodies, is dropped after `idle_timeout` without a byte either way.
 
 use std::io;
 use std::pin::Pin;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -27,6 +30,8 @@ struct Stamps {
     last_byte: AtomicU64,
     /// Milliseconds since `origin` of the last request start or end.
     last_request: AtomicU64,
+    /// Milliseconds since `origin` of the last response body frame handed to hyper.
+    last_progress: AtomicU64,
     in_flight: AtomicUsize,
 }
 
@@ -41,6 +46,7 @@ impl Activity {
             origin: Instant::now(),
             last_byte: AtomicU64::new(0),
             last_request: AtomicU64::new(0),
+            last_progress: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         }))
     }
@@ -70,8 +76,19 @@ impl Activity {
     /// Completes once no byte has moved either way for `limit`, counting from `since` at
     /// the earliest.
     pub async fn silent_for(&self, limit: Duration, since: Instant) {
+        self.unchanged_for(&self.0.last_byte, limit, since).await;
+    }
+
+    /// Completes once no response body has made progress for `limit`, counting from `since`
+    /// at the earliest.
+    pub async fn stalled_for(&self, limit: Duration, since: Instant) {
+        self.unchanged_for(&self.0.last_progress, limit, since)
+            .await;
+    }
+
+    async fn unchanged_for(&self, clock: &AtomicU64, limit: Duration, since: Instant) {
         loop {
-            let deadline = self.at(&self.0.last_byte).max(since) + limit;
+            let deadline = self.at(clock).max(since) + limit;
             if Instant::now() >= deadline {
                 return;
             }
@@ -94,6 +111,46 @@ impl Drop for RequestGuard {
         let stamps = &self.0 .0;
         stamps.in_flight.fetch_sub(1, Ordering::Relaxed);
         stamp(&stamps.last_request, stamps.origin);
+    }
+}
+
+/// A response body that records in an [`Activity`] each frame hyper takes from it — which
+/// hyper only does as fast as the client reads (HTTP/2 flow control, HTTP/1.1 socket buffers).
+pub struct Stamped<B> {
+    body: B,
+    activity: Activity,
+}
+
+impl<B> Stamped<B> {
+    pub fn new(body: B, activity: &Activity) -> Stamped<B> {
+        Stamped {
+            body,
+            activity: activity.clone(),
+        }
+    }
+}
+
+impl<B: Body + Unpin> Body for Stamped<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let poll = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(poll, Poll::Ready(Some(Ok(_)))) {
+            stamp(&self.activity.0.last_progress, self.activity.0.origin);
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

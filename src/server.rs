@@ -17,7 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
-use crate::activity::{Activity, Tracked};
+use crate::activity::{Activity, Stamped, Tracked};
 use crate::config::{self, Config};
 use crate::forward::ClientConn;
 use crate::proxy::{self, State};
@@ -248,7 +248,7 @@ impl Shared {
 
     /// Serves one connection until it closes, has had no request in flight for
     /// `idle_timeout`, or the server stops; the last two end it gracefully (in-flight requests
-    /// finish, HTTP/2 gets GOAWAY). A connection still open after moving no byte for another
+    /// finish, HTTP/2 gets GOAWAY). A connection whose response bodies then make no progress for another
     /// `idle_timeout`, or when the server's drain bound passes, is dropped where it stands.
     async fn serve_http<I>(
         self: Arc<Self>,
@@ -263,10 +263,11 @@ impl Shared {
         let service = service_fn(|request| {
             let (shared, client) = (self.clone(), client.clone());
             let in_flight = activity.request();
+            let activity = activity.clone();
             async move {
                 let response = proxy::handle(&shared.state, &client, request).await;
                 drop(in_flight);
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(response.map(|body| Stamped::new(body, &activity)))
             }
         });
         let idle = self.limits.idle_timeout;
@@ -296,7 +297,7 @@ impl Shared {
                     closing = true;
                 }
                 _ = activity.idle_for(idle), if !closing => closing = true,
-                _ = activity.silent_for(idle, closing_since), if closing => return,
+                _ = activity.stalled_for(idle, closing_since), if closing => return,
             }
             if closing {
                 closing_since = Instant::now();

@@ -655,3 +655,636 @@ pub fn assert_refused(answer: &Answer, status: u16, challenge: &str, error: &str
     assert_eq!(answer.json_error(), error);
     assert!(!answer.is_echo(), "the request was forwarded");
 }
+
+// ----------------------------------------------------------------------------------------
+// Resource limits: an upstream that counts what reaches it and how much of it at once, and
+// HTTP/2 frames written byte for byte, for what a well-behaved client library never sends
+// (resets in bulk, streams beyond the peer's limit, CONTINUATION floods).
+
+pub mod resources {
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use hyper::body::{Frame, Incoming, SizeHint};
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+    use tokio::sync::{watch, Semaphore};
+
+    use super::{full, UpBody};
+
+    /// What has reached a [`CountingUpstream`] so far.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Counts {
+        /// Requests whose head reached the upstream.
+        pub arrived: usize,
+        /// Requests not answered yet.
+        pub in_flight: usize,
+        /// The most requests ever in flight at once.
+        pub max_in_flight: usize,
+        /// `/big` body bytes handed to the upstream's HTTP stack.
+        pub big_bytes: usize,
+        /// `/big` bodies dropped before their last byte: whoever was reading went away.
+        pub big_abandoned: usize,
+    }
+
+    type Tally = Arc<watch::Sender<Counts>>;
+
+    /// An upstream that counts requests instead of recording them, listening with a backlog
+    /// of 1024:
+    /// - `/stall`: never answers;
+    /// - `/hold`: answers 200 once the test [`release`](CountingUpstream::release)s it;
+    /// - `/big?bytes=N`: N bytes, produced only as fast as they are taken;
+    /// - anything else: 200 "ok".
+    pub struct CountingUpstream {
+        pub addr: SocketAddr,
+        tally: Tally,
+        permits: Arc<Semaphore>,
+    }
+
+    impl CountingUpstream {
+        pub async fn start() -> CountingUpstream {
+            let socket = TcpSocket::new_v4().expect("socket");
+            socket
+                .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .expect("bind upstream");
+            let listener = socket.listen(1024).expect("listen");
+            let upstream = CountingUpstream {
+                addr: listener.local_addr().expect("upstream addr"),
+                tally: Arc::new(watch::channel(Counts::default()).0),
+                permits: Arc::new(Semaphore::new(0)),
+            };
+            let (tally, permits) = (upstream.tally.clone(), upstream.permits.clone());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let (tally, permits) = (tally.clone(), permits.clone());
+                    let service = service_fn(move |request| {
+                        let (tally, permits) = (tally.clone(), permits.clone());
+                        async move { Ok::<_, Infallible>(answer(tally, permits, request).await) }
+                    });
+                    tokio::spawn(
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service),
+                    );
+                }
+            });
+            upstream
+        }
+
+        pub fn counts(&self) -> Counts {
+            *self.tally.borrow()
+        }
+
+        /// Waits until the counts satisfy `ready`, and returns them.
+        pub async fn wait_for(&self, ready: impl FnMut(&Counts) -> bool) -> Counts {
+            let mut counts = self.tally.subscribe();
+            let counts = *counts.wait_for(ready).await.expect("the tally lives");
+            counts
+        }
+
+        /// Lets `n` held requests (`/hold`, present or future) answer.
+        pub fn release(&self, n: usize) {
+            self.permits.add_permits(n);
+        }
+    }
+
+    async fn answer(
+        tally: Tally,
+        permits: Arc<Semaphore>,
+        request: Request<Incoming>,
+    ) -> Response<UpBody> {
+        let _in_flight = InFlight::start(&tally);
+        match request.uri().path() {
+            "/stall" => std::future::pending().await,
+            "/hold" => {
+                permits.acquire().await.expect("never closed").forget();
+                Response::new(full("released"))
+            }
+            "/big" => {
+                let left = request
+                    .uri()
+                    .query()
+                    .and_then(|q| q.strip_prefix("bytes="))
+                    .and_then(|n| n.parse().ok())
+                    .expect("/big?bytes=N");
+                let body = BigBody { left, tally };
+                Response::new(http_body_util::BodyExt::boxed(body))
+            }
+            _ => Response::new(full("ok")),
+        }
+    }
+
+    /// One request at the upstream, from its head until its answer (or until it is dropped).
+    struct InFlight(Tally);
+
+    impl InFlight {
+        fn start(tally: &Tally) -> InFlight {
+            tally.send_modify(|c| {
+                c.arrived += 1;
+                c.in_flight += 1;
+                c.max_in_flight = c.max_in_flight.max(c.in_flight);
+            });
+            InFlight(tally.clone())
+        }
+    }
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.send_modify(|c| c.in_flight -= 1);
+        }
+    }
+
+    static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+    /// `left` more bytes of `x`, in 64 KiB frames made when asked for.
+    struct BigBody {
+        left: usize,
+        tally: Tally,
+    }
+
+    impl hyper::body::Body for BigBody {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            let n = CHUNK.len().min(self.left);
+            if n == 0 {
+                return Poll::Ready(None);
+            }
+            self.left -= n;
+            self.tally.send_modify(|c| c.big_bytes += n);
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&CHUNK[..n])))))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.left == 0
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            SizeHint::with_exact(self.left as u64)
+        }
+    }
+
+    impl Drop for BigBody {
+        fn drop(&mut self) {
+            if self.left > 0 {
+                self.tally.send_modify(|c| c.big_abandoned += 1);
+            }
+        }
+    }
+
+    /// HTTP/2 frame types, flags and error codes (RFC 9113 6, 7).
+    pub const DATA: u8 = 0x0;
+    pub const HEADERS: u8 = 0x1;
+    pub const RST_STREAM: u8 = 0x3;
+    pub const SETTINGS: u8 = 0x4;
+    pub const PING: u8 = 0x6;
+    pub const GOAWAY: u8 = 0x7;
+    pub const CONTINUATION: u8 = 0x9;
+    pub const END_STREAM: u8 = 0x1;
+    pub const ACK: u8 = 0x1;
+    pub const END_HEADERS: u8 = 0x4;
+    pub const CANCEL: u32 = 0x8;
+    pub const REFUSED_STREAM: u32 = 0x7;
+    pub const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+    /// Appends one frame to `out`.
+    pub fn frame(out: &mut Vec<u8>, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+        let len = u32::try_from(payload.len()).expect("a frame's length fits 24 bits");
+        assert!(len < 1 << 24, "a frame's length fits 24 bits");
+        out.extend_from_slice(&len.to_be_bytes()[1..]);
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+    }
+
+    pub fn rst_stream(out: &mut Vec<u8>, stream: u32, code: u32) {
+        frame(out, RST_STREAM, 0, stream, &code.to_be_bytes());
+    }
+
+    /// An HPACK header block for `method` (`GET` or `POST`) `http://{authority}{path}`, all
+    /// literals without indexing: every stream can reuse it unchanged.
+    pub fn request_block(method: &str, authority: &str, path: &str) -> Vec<u8> {
+        let method = match method {
+            "GET" => 0x82,
+            "POST" => 0x83,
+            other => panic!("no static HPACK entry for {other}"),
+        };
+        let mut block = vec![method, 0x86]; // :method, :scheme http
+        hpack_int(&mut block, 4, 0x00, 4); // :path, name from the static table
+        hpack_string(&mut block, path);
+        hpack_int(&mut block, 4, 0x00, 1); // :authority
+        hpack_string(&mut block, authority);
+        block
+    }
+
+    /// Appends a header field with a literal name and value, without indexing.
+    pub fn hpack_literal(block: &mut Vec<u8>, name: &str, value: &str) {
+        block.push(0x00);
+        hpack_string(block, name);
+        hpack_string(block, value);
+    }
+
+    fn hpack_string(block: &mut Vec<u8>, text: &str) {
+        hpack_int(block, 7, 0x00, text.len());
+        block.extend_from_slice(text.as_bytes());
+    }
+
+    /// RFC 7541 5.1: `value` with a `prefix`-bit prefix under `flags`.
+    fn hpack_int(block: &mut Vec<u8>, prefix: u32, flags: u8, value: usize) {
+        let max = (1usize << prefix) - 1;
+        if value < max {
+            block.push(flags | value as u8);
+            return;
+        }
+        block.push(flags | max as u8);
+        let mut rest = value - max;
+        while rest >= 128 {
+            block.push((rest % 128) as u8 | 0x80);
+            rest /= 128;
+        }
+        block.push(rest as u8);
+    }
+
+    /// One frame as read from the server.
+    #[derive(Debug)]
+    pub struct H2Frame {
+        pub kind: u8,
+        pub flags: u8,
+        pub stream: u32,
+        pub payload: Vec<u8>,
+    }
+
+    impl H2Frame {
+        /// The error code of a RST_STREAM or GOAWAY.
+        pub fn error_code(&self) -> Option<u32> {
+            let at = match self.kind {
+                RST_STREAM => 0,
+                GOAWAY => 4,
+                _ => return None,
+            };
+            let code = self.payload.get(at..at + 4)?;
+            Some(u32::from_be_bytes(code.try_into().expect("four bytes")))
+        }
+
+        /// The last stream a GOAWAY says the server processed.
+        pub fn last_stream(&self) -> Option<u32> {
+            let id = self.payload.get(..4).filter(|_| self.kind == GOAWAY)?;
+            Some(u32::from_be_bytes(id.try_into().expect("four bytes")) & 0x7fff_ffff)
+        }
+    }
+
+    /// An HTTP/2 connection with prior knowledge that writes whatever bytes it is given and
+    /// reads frames one by one, acknowledging SETTINGS and PINGs on its own.
+    pub struct RawH2 {
+        stream: TcpStream,
+    }
+
+    impl RawH2 {
+        /// Connects and sends the preface and an empty SETTINGS frame.
+        pub async fn connect(addr: SocketAddr) -> RawH2 {
+            let mut stream = TcpStream::connect(addr).await.expect("connect to gateway");
+            let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+            frame(&mut hello, SETTINGS, 0, 0, &[]);
+            stream.write_all(&hello).await.expect("write preface");
+            RawH2 { stream }
+        }
+
+        /// Writes `bytes`; `false` once the server has closed the connection.
+        pub async fn send(&mut self, bytes: &[u8]) -> bool {
+            self.stream.write_all(bytes).await.is_ok()
+        }
+
+        /// The next frame that is not SETTINGS or PING, or `None` once the server has closed.
+        pub async fn next_frame(&mut self) -> Option<H2Frame> {
+            loop {
+                let mut head = [0u8; 9];
+                self.stream.read_exact(&mut head).await.ok()?;
+                let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                let mut payload = vec![0u8; len];
+                self.stream.read_exact(&mut payload).await.ok()?;
+                let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+                let (kind, flags) = (head[3], head[4]);
+                let reply = match kind {
+                    SETTINGS if flags & ACK == 0 => Some((SETTINGS, Vec::new())),
+                    PING if flags & ACK == 0 => Some((PING, payload.clone())),
+                    SETTINGS | PING => None,
+                    _ => {
+                        return Some(H2Frame {
+                            kind,
+                            flags,
+                            stream,
+                            payload,
+                        })
+                    }
+                };
+                if let Some((kind, payload)) = reply {
+                    let mut ack = Vec::new();
+                    frame(&mut ack, kind, ACK, 0, &payload);
+                    let _ = self.stream.write_all(&ack).await;
+                }
+            }
+        }
+
+        /// Every frame until the server closes the connection.
+        pub async fn until_closed(&mut self) -> Vec<H2Frame> {
+            let mut frames = Vec::new();
+            while let Some(frame) = self.next_frame().await {
+                frames.push(frame);
+            }
+            frames
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Adversarial tests (`security_*.rs`): raw HTTP/1.1 exchanges whose answers are read by their
+// own framing up to their end or the server's close (never by a timer), and a rig with the
+// simulator as Hub and a recording upstream, so a test sees at once whether Hub was asked
+// and what reached YouTrack.
+
+pub mod adversarial {
+    use std::net::SocketAddr;
+
+    use hubgate::sim::Sim;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::{Gateway, Seen, Upstream};
+
+    /// The simulator answers the gateway's token probes; every request the gateway forwards
+    /// goes to the recording upstream.
+    pub struct Rig {
+        pub sim: Sim,
+        pub upstream: Upstream,
+        pub gateway: Gateway,
+    }
+
+    impl Rig {
+        pub async fn start() -> Rig {
+            Rig::configured(|text| text).await
+        }
+
+        /// Like [`Rig::start`], with the configuration text passed through `edit` first.
+        pub async fn configured(edit: impl FnOnce(String) -> String) -> Rig {
+            let sim = Sim::start().await.expect("simulator");
+            let upstream = Upstream::start().await;
+            let text = super::config_text(sim.addr(), "");
+            let url = format!("url = \"http://{}\"", sim.addr());
+            assert!(text.contains(&url), "{text}");
+            let text = text.replacen(&url, &format!("url = \"http://{}\"", upstream.addr), 1);
+            let gateway = Gateway::start(&edit(text)).await;
+            Rig {
+                sim,
+                upstream,
+                gateway,
+            }
+        }
+
+        pub fn addr(&self) -> SocketAddr {
+            self.gateway.addr
+        }
+
+        /// The gateway's `host:port`, as a client puts it in `Host`.
+        pub fn host(&self) -> String {
+            self.gateway.addr.to_string()
+        }
+
+        /// A token Hub grants for both services: whatever the route, a request carrying it is
+        /// forwarded unless something else stops it.
+        pub fn token(&self) -> String {
+            self.sim.demo().admin.clone()
+        }
+
+        /// Every request that reached the upstream so far.
+        pub fn forwarded(&self) -> Vec<Seen> {
+            self.upstream.seen()
+        }
+
+        /// Sends `bytes` on a fresh connection and reads the first answer.
+        pub async fn exchange(&self, bytes: &[u8]) -> Option<RawResponse> {
+            let mut conn = RawConn::open(self.addr()).await;
+            conn.write(bytes).await;
+            conn.response().await
+        }
+    }
+
+    /// One HTTP/1.1 response as it came off the wire.
+    #[derive(Debug, Clone)]
+    pub struct RawResponse {
+        pub status: u16,
+        /// Status line and header lines, without the blank line.
+        pub head: String,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+    }
+
+    impl RawResponse {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+
+        /// The `error` code when this is one of the gateway's own JSON answers.
+        pub fn gateway_error(&self) -> Option<String> {
+            let json = self
+                .header("content-type")
+                .is_some_and(|v| v.starts_with("application/json"));
+            let body: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+            let described = body["error_description"].is_string();
+            let code = body["error"].as_str().map(str::to_owned);
+            code.filter(|_| json && described)
+        }
+    }
+
+    /// A raw client connection that reads responses by their framing.
+    pub struct RawConn {
+        stream: TcpStream,
+        buffered: Vec<u8>,
+        closed: bool,
+    }
+
+    impl RawConn {
+        pub async fn open(addr: SocketAddr) -> RawConn {
+            let stream = TcpStream::connect(addr).await.expect("connect to gateway");
+            RawConn {
+                stream,
+                buffered: Vec::new(),
+                closed: false,
+            }
+        }
+
+        /// Writes `bytes`; false when the server had already closed the connection.
+        pub async fn write(&mut self, bytes: &[u8]) -> bool {
+            self.stream.write_all(bytes).await.is_ok()
+        }
+
+        /// Reads more bytes into the buffer; false at the server's close (or a reset).
+        async fn fill(&mut self) -> bool {
+            if self.closed {
+                return false;
+            }
+            let mut buf = [0u8; 16 * 1024];
+            match self.stream.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    self.closed = true;
+                    false
+                }
+                Ok(n) => {
+                    self.buffered.extend_from_slice(&buf[..n]);
+                    true
+                }
+            }
+        }
+
+        /// The next response (an interim `1xx` counts as one), or `None` when the server
+        /// closes the connection before a complete head.
+        pub async fn response(&mut self) -> Option<RawResponse> {
+            let end = loop {
+                if let Some(at) = find(&self.buffered, b"\r\n\r\n") {
+                    break at;
+                }
+                if !self.fill().await {
+                    return None;
+                }
+            };
+            let head = String::from_utf8_lossy(&self.buffered[..end]).into_owned();
+            self.buffered.drain(..end + 4);
+            let (status, headers) = parse_head(&head);
+            let mut response = RawResponse {
+                status,
+                head,
+                headers,
+                body: Vec::new(),
+            };
+            response.body = self.body(&response).await;
+            Some(response)
+        }
+
+        /// Whether the server closes the connection without sending another byte.
+        pub async fn closes(&mut self) -> bool {
+            while self.buffered.is_empty() {
+                if !self.fill().await {
+                    return true;
+                }
+            }
+            false
+        }
+
+        async fn body(&mut self, response: &RawResponse) -> Vec<u8> {
+            let chunked = response
+                .header("transfer-encoding")
+                .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+            if (100..200).contains(&response.status) || matches!(response.status, 204 | 304) {
+                Vec::new()
+            } else if chunked {
+                self.chunked_body().await
+            } else if let Some(length) = response.header("content-length") {
+                let length: usize = length.parse().expect("a numeric Content-Length");
+                self.exactly(length).await
+            } else {
+                while self.fill().await {}
+                std::mem::take(&mut self.buffered)
+            }
+        }
+
+        async fn exactly(&mut self, length: usize) -> Vec<u8> {
+            while self.buffered.len() < length {
+                assert!(self.fill().await, "closed inside a response body");
+            }
+            self.buffered.drain(..length).collect()
+        }
+
+        async fn line(&mut self) -> String {
+            loop {
+                if let Some(at) = find(&self.buffered, b"\r\n") {
+                    let line: Vec<u8> = self.buffered.drain(..at + 2).collect();
+                    return String::from_utf8_lossy(&line[..at]).into_owned();
+                }
+                assert!(self.fill().await, "closed inside a chunked body");
+            }
+        }
+
+        async fn chunked_body(&mut self) -> Vec<u8> {
+            let mut body = Vec::new();
+            loop {
+                let size = self.line().await;
+                let size = size.split(';').next().unwrap_or_default().trim();
+                let size = usize::from_str_radix(size, 16).expect("a chunk size");
+                if size == 0 {
+                    while !self.line().await.is_empty() {}
+                    return body;
+                }
+                body.extend(self.exactly(size).await);
+                assert!(self.line().await.is_empty(), "chunk not followed by CRLF");
+            }
+        }
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
+
+    fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not a status line: {status_line:?}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        (status, headers)
+    }
+}
+
+/// HTTP/2 with prior knowledge (h2c) on the gateway's plain listener, for adversarial tests.
+pub mod h2c {
+    use std::net::SocketAddr;
+
+    use bytes::Bytes;
+    use http::Request;
+    use http_body_util::Empty;
+    use hyper::client::conn::http2::SendRequest;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio::net::TcpStream;
+
+    use super::{collect, Answer};
+
+    /// An HTTP/2 connection to `addr`, no TLS, no upgrade: the client speaks HTTP/2 at once.
+    pub async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
+        let tcp = TcpStream::connect(addr).await.expect("connect to gateway");
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                .await
+                .expect("h2c handshake");
+        tokio::spawn(connection);
+        sender
+    }
+
+    /// Sends `request` on a fresh h2c connection and collects the answer.
+    pub async fn send(addr: SocketAddr, request: Request<Empty<Bytes>>) -> Answer {
+        let mut sender = connect(addr).await;
+        let response = sender.send_request(request).await.expect("h2 response");
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        collect(response).await
+    }
+}
