@@ -244,11 +244,32 @@ pub fn check_headers(headers: &HeaderMap, max_headers: usize) -> Result<(), Gate
             ));
         }
     }
+    if !transfer_coding_is_plain_chunked(headers) {
+        return Err(GatewayError::BadRequest(
+            "only Transfer-Encoding: chunked is accepted",
+        ));
+    }
     let mut expects = headers.get_all(EXPECT).iter();
     match (expects.next(), expects.next()) {
         (None, _) => Ok(()),
         (Some(value), None) if value.as_bytes().eq_ignore_ascii_case(b"100-continue") => Ok(()),
         _ => Err(GatewayError::ExpectationFailed),
+    }
+}
+
+/// No `Transfer-Encoding`, or exactly one `chunked` across all its fields: hyper accepts any
+/// list that ends in `chunked` and decodes only that, and the header is stripped as
+/// hop-by-hop, so any other coding (`gzip, chunked`) would reach the upstream undeclared.
+fn transfer_coding_is_plain_chunked(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii);
+    match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(only), None) => only.eq_ignore_ascii_case(b"chunked"),
+        _ => false,
     }
 }
 

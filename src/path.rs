@@ -128,10 +128,11 @@ fn check_host<'a>(
     }
 }
 
-/// A `host[:port]` as RFC 3986 allows it, minus userinfo: reg-name or IP-literal characters
-/// and `:`. No `/`, `@`, `\`, `?`, `#`, whitespace or anything outside visible ASCII.
+/// A `host[:port]` as names and addresses are written: letters, digits, `-`, `.`, an
+/// `[IPv6]` literal, and a `:port`. Nothing else — no userinfo `@`, no `,` or `;` that a
+/// backend could read as a list (the value goes on as `X-Forwarded-Host`).
 fn check_host_text(host: &str) -> Result<(), PathError> {
-    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(b);
+    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(b);
     if host.is_empty() || !host.as_bytes().iter().all(allowed) {
         return Err(PathError::InvalidHost);
     }

@@ -1076,6 +1076,81 @@ pub mod adversarial {
             conn.write(bytes).await;
             conn.response().await
         }
+
+        /// `GET target` with a Host and a token granted for every service: had a check let it
+        /// through, it would be forwarded and (the first time) cost a Hub probe.
+        pub fn get_with_token(&self, target: &[u8]) -> Vec<u8> {
+            let mut bytes = b"GET ".to_vec();
+            bytes.extend_from_slice(target);
+            let rest = format!(
+                " HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+                self.host(),
+                self.token()
+            );
+            bytes.extend_from_slice(rest.as_bytes());
+            bytes
+        }
+
+        /// Sends each `(case, bytes)` on a fresh connection and expects a target error: 400
+        /// from `by` (the gateway's is `invalid_request` without a challenge), no Hub call,
+        /// nothing forwarded.
+        pub async fn assert_bad_targets(&self, by: By, requests: &[(String, Vec<u8>)]) {
+            for (case, bytes) in requests {
+                let answer = self.exchange(bytes).await;
+                let answer = answer.unwrap_or_else(|| panic!("{case}: closed without an answer"));
+                assert_eq!(answer.status, 400, "{case}: {}", answer.head);
+                if by == By::Gateway {
+                    let error = answer.gateway_error();
+                    assert_eq!(
+                        error.as_deref(),
+                        Some("invalid_request"),
+                        "{case}: {answer:?}"
+                    );
+                    let challenge = answer.header("www-authenticate");
+                    assert_eq!(challenge, None, "{case}: a target error has no challenge");
+                }
+                self.assert_untouched(case);
+            }
+        }
+
+        /// One of the gateway's own answers, with `status` and JSON `error`; no Hub call,
+        /// nothing forwarded.
+        #[track_caller]
+        pub fn assert_refused(
+            &self,
+            case: &str,
+            answer: Option<RawResponse>,
+            status: u16,
+            error: &str,
+        ) {
+            let answer = answer.unwrap_or_else(|| panic!("{case}: closed without an answer"));
+            assert_eq!(answer.status, status, "{case}: {answer:?}");
+            let code = answer.gateway_error();
+            assert_eq!(code.as_deref(), Some(error), "{case}: {answer:?}");
+            self.assert_untouched(case);
+        }
+
+        /// Hub was never asked and nothing reached the upstream.
+        #[track_caller]
+        pub fn assert_untouched(&self, case: &str) {
+            assert_eq!(self.sim.total_probes(), 0, "{case}: Hub was asked");
+            let forwarded = self.forwarded();
+            assert!(forwarded.is_empty(), "{case}: forwarded {forwarded:?}");
+        }
+    }
+
+    /// A raw request: the request line, then `headers` (each ending in CRLF), then the blank
+    /// line.
+    pub fn request(line: &str, headers: &str) -> Vec<u8> {
+        format!("{line}\r\n{headers}\r\n").into_bytes()
+    }
+
+    /// Who refuses a request: the gateway's own checks (a JSON answer) or hyper's HTTP/1.1
+    /// parser before the gateway sees a request (a bare 400).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum By {
+        Gateway,
+        Parser,
     }
 
     /// One HTTP/1.1 response as it came off the wire.
