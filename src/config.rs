@@ -90,6 +90,8 @@ pub struct Introspection {
     pub max_concurrent: usize,
     /// Cache misses per second (and burst) each client address may cost; 0: no budget.
     pub client_miss_rate: u32,
+    /// Extra CA certificates trusted for `https` probes and introspection endpoints.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

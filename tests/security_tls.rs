@@ -117,6 +117,18 @@ async fn a_hub_certificate_is_verified_and_an_unverifiable_hub_fails_closed() {
     for target in ["/api/issues", "/hub/api/rest/users", "/"] {
         assert_eq!(get(&gateway, target, &bearer).await, 503, "{target}");
     }
+    // introspection.ca_file makes that Hub trusted: its answer (a granted user) now counts.
+    let (hub, pem) = self_signed_server().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = dir.path().join("hub-ca.pem");
+    std::fs::write(&ca, pem).expect("write CA");
+    let text = config_text(sim.addr(), "").replace(
+        &plain,
+        &format!("probe = \"https://localhost:{}/", hub.port()),
+    );
+    let text = format!("{text}\n[introspection]\nca_file = \"{}\"\n", ca.display());
+    let trusted = Gateway::start(&text).await;
+    assert_eq!(get(&trusted, "/api/issues", &bearer).await, 200);
 }
 
 /// A ClientHello offering only `version` (`[3, 1]` is TLS 1.0, `[3, 3]` TLS 1.2), without

@@ -4,6 +4,7 @@
 //! a backend error is never a verdict (`security.md`: fail closed, never cache errors).
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -80,8 +81,8 @@ pub trait Introspect: Send + Sync {
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-fn http_client() -> Result<HttpClient, TlsError> {
-    let tls = tls::upstream_config(None, true)?;
+fn http_client(ca_file: Option<&Path>) -> Result<HttpClient, TlsError> {
+    let tls = tls::upstream_config(ca_file, true)?;
     Ok(Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
@@ -132,9 +133,9 @@ pub struct HubProbes {
 }
 
 impl HubProbes {
-    pub fn new(probes: Vec<Uri>) -> Result<HubProbes, TlsError> {
+    pub fn new(probes: Vec<Uri>, ca_file: Option<&Path>) -> Result<HubProbes, TlsError> {
         Ok(HubProbes {
-            client: http_client()?,
+            client: http_client(ca_file)?,
             probes,
         })
     }
@@ -208,13 +209,14 @@ impl Rfc7662 {
         client_id: &str,
         secret: &Secret,
         services: Vec<ServiceRef>,
+        ca_file: Option<&Path>,
     ) -> Result<Rfc7662, TlsError> {
         let credentials = STANDARD.encode(format!("{client_id}:{}", secret.expose()));
         let mut authorization = HeaderValue::try_from(format!("Basic {credentials}"))
             .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
         authorization.set_sensitive(true);
         Ok(Rfc7662 {
-            client: http_client()?,
+            client: http_client(ca_file)?,
             endpoint,
             authorization,
             services,
@@ -321,13 +323,14 @@ pub fn backend(
     config: &config::Config,
     services: &[ServiceRef],
 ) -> Result<Box<dyn Introspect>, TlsError> {
+    let ca_file = config.introspection.ca_file.as_deref();
     Ok(match &config.introspection.backend {
         config::Backend::Hub { probes } => {
             let by_index = services
                 .iter()
                 .map(|s| probes.get(&s.name).cloned().unwrap_or_default())
                 .collect();
-            Box::new(HubProbes::new(by_index)?)
+            Box::new(HubProbes::new(by_index, ca_file)?)
         }
         config::Backend::Rfc7662 {
             endpoint,
@@ -338,6 +341,7 @@ pub fn backend(
             client_id,
             client_secret,
             services.to_vec(),
+            ca_file,
         )?),
     })
 }
@@ -386,6 +390,7 @@ mod tests {
             "id",
             &Secret::new("s"),
             services,
+            None,
         )
         .expect("client")
     }

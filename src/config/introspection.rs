@@ -113,6 +113,10 @@ pub(super) fn introspection(
         0,
         1_000_000,
     );
+    let ca_file = p.path("introspection.ca_file", raw.ca_file.take());
+    if let Some(path) = &ca_file {
+        p.readable_file("introspection.ca_file", path);
+    }
     let backend = match backend? {
         BackendKind::Hub => {
             let rfc7662_only = [
@@ -137,6 +141,7 @@ pub(super) fn introspection(
         timeout,
         max_concurrent,
         client_miss_rate,
+        ca_file,
     })
 }
 

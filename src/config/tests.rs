@@ -210,7 +210,7 @@ fn example_file_documents_every_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 33);
+    assert_eq!(checked, 34);
 }
 
 #[test]
