@@ -12,20 +12,6 @@ use http_body_util::Empty;
 use support::adversarial::{request, By, Rig};
 use support::h2c;
 
-/// Refuses each target as `GET target` with a token.
-async fn assert_targets_refused(rig: &Rig, by: By, targets: &[&[u8]]) {
-    let requests: Vec<(String, Vec<u8>)> = targets
-        .iter()
-        .map(|t| {
-            (
-                String::from_utf8_lossy(t).into_owned(),
-                rig.get_with_token(t),
-            )
-        })
-        .collect();
-    rig.assert_bad_targets(by, &requests).await;
-}
-
 #[tokio::test]
 async fn asterisk_connect_and_authority_forms_are_refused() {
     let rig = Rig::start().await;
@@ -69,7 +55,7 @@ async fn absolute_form_naming_another_host_is_refused() {
         format!("http://{host}/API/issues"),
     ];
     let targets: Vec<&[u8]> = targets.iter().map(|t| t.as_bytes()).collect();
-    assert_targets_refused(&rig, By::Gateway, &targets).await;
+    rig.assert_targets_refused(By::Gateway, &targets).await;
 }
 
 #[tokio::test]

@@ -42,19 +42,7 @@ async fn the_drain_is_bounded_by_shutdown_timeout() {
     let upstream = Upstream::start().await;
     let text = config_text(upstream.addr, "shutdown_timeout = \"5s\"");
     let gateway = Gateway::start(&text).await;
-    let request = get(gateway.addr, "/stall").body(empty()).expect("request");
-    let _stalled = tokio::spawn(send(gateway.addr, request));
-    for _ in 0..100_000 {
-        if !upstream.seen().is_empty() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(
-        upstream.seen().len(),
-        1,
-        "the request never reached the upstream"
-    );
+    stall_one_request(&gateway, &upstream).await;
     let started = tokio::time::Instant::now();
     gateway.shutdown.shutdown();
     let stopped = tokio::time::timeout(Duration::from_secs(3600), gateway.stopped).await;
@@ -68,19 +56,7 @@ async fn a_forced_shutdown_skips_the_rest_of_the_drain() {
     let upstream = Upstream::start().await;
     let text = config_text(upstream.addr, "shutdown_timeout = \"1h\"");
     let gateway = Gateway::start(&text).await;
-    let request = get(gateway.addr, "/stall").body(empty()).expect("request");
-    let _stalled = tokio::spawn(send(gateway.addr, request));
-    for _ in 0..100_000 {
-        if !upstream.seen().is_empty() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(
-        upstream.seen().len(),
-        1,
-        "the request never reached the upstream"
-    );
+    stall_one_request(&gateway, &upstream).await;
     let started = tokio::time::Instant::now();
     gateway.shutdown.shutdown();
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -92,4 +68,22 @@ async fn a_forced_shutdown_skips_the_rest_of_the_drain() {
     let stopped = tokio::time::timeout(Duration::from_secs(3600), gateway.stopped).await;
     stopped.expect("the server stopped").expect("server task");
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Sends a request the upstream never answers and returns once the upstream has it (bounded
+/// polling, no sleep).
+async fn stall_one_request(gateway: &Gateway, upstream: &Upstream) {
+    let request = get(gateway.addr, "/stall").body(empty()).expect("request");
+    tokio::spawn(send(gateway.addr, request));
+    for _ in 0..100_000 {
+        if !upstream.seen().is_empty() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        upstream.seen().len(),
+        1,
+        "the request never reached the upstream"
+    );
 }

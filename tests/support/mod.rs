@@ -1094,6 +1094,20 @@ pub mod adversarial {
         /// Sends each `(case, bytes)` on a fresh connection and expects a target error: 400
         /// from `by` (the gateway's is `invalid_request` without a challenge), no Hub call,
         /// nothing forwarded.
+        /// Refuses each target as `GET target` with a token.
+        pub async fn assert_targets_refused(&self, by: By, targets: &[&[u8]]) {
+            let requests: Vec<(String, Vec<u8>)> = targets
+                .iter()
+                .map(|t| {
+                    (
+                        String::from_utf8_lossy(t).into_owned(),
+                        self.get_with_token(t),
+                    )
+                })
+                .collect();
+            self.assert_bad_targets(by, &requests).await;
+        }
+
         pub async fn assert_bad_targets(&self, by: By, requests: &[(String, Vec<u8>)]) {
             for (case, bytes) in requests {
                 let answer = self.exchange(bytes).await;
