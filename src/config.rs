@@ -19,6 +19,7 @@ mod routes;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod warnings;
 
 use std::collections::BTreeMap;
 use std::fmt;

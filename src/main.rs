@@ -116,6 +116,9 @@ fn check(path: &Path) -> anyhow::Result<()> {
         hubgate::tls::server_config(&files.cert, &files.key)?;
     }
     print!("{}", config.describe());
+    for warning in config.warnings() {
+        eprintln!("hubgate: {}: warning: {warning}", path.display());
+    }
     println!(
         "hubgate: configuration file {} test is successful",
         path.display()

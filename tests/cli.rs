@@ -116,3 +116,29 @@ fn sim_runs_as_a_process_with_working_demo_tokens() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"login\":\"alice\""), "{response}");
 }
+
+#[test]
+fn check_warns_about_risky_settings_and_still_accepts_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("risky.toml");
+    let example = include_str!("../config.example.toml");
+    assert!(example.contains("listen = \"0.0.0.0:8080\""));
+    std::fs::write(&file, example).expect("write config");
+    let output = hubgate()
+        .args(["check", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run hubgate");
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning: server.tls_cert: TLS is off on 0.0.0.0"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("TOKEN CHECK"), "{stdout}");
+    assert!(
+        stdout.contains("probe http://127.0.0.1:8081/hub/api/rest/users/me"),
+        "{stdout}"
+    );
+}

@@ -110,7 +110,7 @@ impl Config {
     fn describe_routes(&self, out: &mut String) {
         let mut routes: Vec<&Route> = self.routes.iter().collect();
         routes.sort_by(|a, b| (b.prefix.len(), &a.prefix).cmp(&(a.prefix.len(), &b.prefix)));
-        let header = ["PREFIX", "UPSTREAM", "SERVICE", "ANONYMOUS"];
+        let header = ["PREFIX", "UPSTREAM", "SERVICE", "ANONYMOUS", "TOKEN CHECK"];
         let mut rows = vec![header.map(str::to_owned).to_vec()];
         rows.extend(routes.into_iter().map(|route| self.route_row(route)));
         out.push_str("routes (longest prefix wins):\n");
@@ -131,7 +131,20 @@ impl Config {
             route.upstream.clone(),
             service,
             anonymous.to_owned(),
+            self.token_check(route),
         ]
+    }
+
+    /// How a token on `route` is checked: the probe of its service, or every probe (a token
+    /// sent on a public route must be valid for some service), or the introspection endpoint.
+    fn token_check(&self, route: &Route) -> String {
+        match (&self.introspection.backend, &route.service) {
+            (Backend::Rfc7662 { .. }, _) => "rfc7662 endpoint".to_owned(),
+            (Backend::Hub { probes }, Some(name)) => probes
+                .get(name)
+                .map_or_else(|| "?".to_owned(), |probe| format!("probe {probe}")),
+            (Backend::Hub { .. }, None) => "any service's probe, if a token is sent".to_owned(),
+        }
     }
 }
 

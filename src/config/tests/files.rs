@@ -162,13 +162,13 @@ service hub       0-0-0-0-0                             probe http://127.0.0.1:8
 service youtrack  6ab631e2-61a7-4806-b029-44f0753fc29a  probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
 introspection hub, timeout 2s, max_concurrent 64, client_miss_rate 20/s; cache ttl 30s, negative 5s, max_entries 1000000
 routes (longest prefix wins):
-  PREFIX                 UPSTREAM   SERVICE                                           ANONYMOUS
-  /hub/api/rest/oauth2   youtrack   - (public)                                        -
-  /hub/rest              youtrack   hub (0-0-0-0-0)                                   no
-  /hub/api               youtrack   hub (0-0-0-0-0)                                   no
-  /rest                  youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no
-  /api                   youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no
-  /                      youtrack   - (public)                                        -
+  PREFIX                 UPSTREAM   SERVICE                                           ANONYMOUS   TOKEN CHECK
+  /hub/api/rest/oauth2   youtrack   - (public)                                        -           any service's probe, if a token is sent
+  /hub/rest              youtrack   hub (0-0-0-0-0)                                   no          probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
+  /hub/api               youtrack   hub (0-0-0-0-0)                                   no          probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
+  /rest                  youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no          probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
+  /api                   youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no          probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
+  /                      youtrack   - (public)                                        -           any service's probe, if a token is sent
 ";
     assert_eq!(described, want);
 }
