@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use hubgate::config::{Config, DEFAULT_CONFIG_PATH};
 use hubgate::server::{Server, ShutdownHandle};
+use sd_notify::NotifyState;
 
 #[derive(Parser)]
 #[command(
@@ -77,12 +78,20 @@ fn run(path: &Path) -> anyhow::Result<()> {
     init_tracing();
     runtime()?.block_on(async {
         let server = Server::bind(&config).await?;
+        notify(&[NotifyState::Ready]);
         tracing::info!(listen = %server.local_addr(), config = %path.display(), "hubgate serving");
         tokio::spawn(stop_on_signal(server.shutdown_handle()));
         let cut = server.run().await;
         tracing::info!(cut, "hubgate stopped");
         Ok(())
     })
+}
+
+/// Tells systemd (`Type=notify`) where the service is; a no-op outside systemd.
+fn notify(states: &[NotifyState]) {
+    if let Err(error) = sd_notify::notify(states) {
+        tracing::warn!(%error, "cannot notify systemd");
+    }
 }
 
 /// SIGTERM or SIGINT starts a graceful shutdown; a second one closes what is still open.
@@ -99,6 +108,7 @@ async fn stop_on_signal(shutdown: ShutdownHandle) {
         _ = term.recv() => tracing::info!("SIGTERM received: draining"),
         _ = int.recv() => tracing::info!("SIGINT received: draining"),
     }
+    notify(&[NotifyState::Stopping]);
     shutdown.shutdown();
     tokio::select! {
         _ = term.recv() => {}

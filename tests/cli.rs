@@ -74,13 +74,15 @@ fn check_reports_a_missing_file() {
 #[test]
 fn sim_runs_as_a_process_with_working_demo_tokens() {
     use std::io::{BufRead, BufReader, Read, Write};
-    let mut child = hubgate()
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start hubgate sim");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = KillOnDrop(
+        hubgate()
+            .args(["sim", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start hubgate sim"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let mut banner = Vec::new();
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("banner line");
@@ -111,8 +113,7 @@ fn sim_runs_as_a_process_with_working_demo_tokens() {
     .expect("request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"login\":\"alice\""), "{response}");
 }
@@ -141,4 +142,49 @@ fn check_warns_about_risky_settings_and_still_accepts_them() {
         stdout.contains("probe http://127.0.0.1:8081/hub/api/rest/users/me"),
         "{stdout}"
     );
+}
+
+/// Under systemd (`Type=notify`), `run` reports READY=1 once it listens and STOPPING=1 when
+/// SIGTERM starts the drain, then exits 0.
+#[test]
+fn run_notifies_systemd_of_readiness_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
+    let config = dir.path().join("hubgate.toml");
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    std::fs::write(&config, hubgate::demo::config_text(listen, upstream, "")).expect("config");
+    let child = hubgate()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start hubgate run");
+    let mut child = KillOnDrop(child);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("a notification");
+    assert_eq!(buf[..n].trim_ascii(), b"READY=1");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let n = socket.recv(&mut buf).expect("a notification");
+    assert_eq!(buf[..n].trim_ascii(), b"STOPPING=1");
+    let status = child.0.wait().expect("hubgate exits");
+    assert!(status.success(), "{status:?}");
+}
+
+/// A child process that does not outlive a failed test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
