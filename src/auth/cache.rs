@@ -266,19 +266,6 @@ impl VerdictCache {
             }
         }
     }
-
-    /// Forgets every verdict about a token (revocation).
-    pub async fn forget(&self, hash: TokenHash, services: usize) {
-        for service in 0..services {
-            self.positive.invalidate(&(hash, service)).await;
-            self.negative.invalidate(&(hash, service)).await;
-        }
-    }
-
-    /// Entries held, positive and negative (approximate, as moka counts).
-    pub fn entries(&self) -> (u64, u64) {
-        (self.positive.entry_count(), self.negative.entry_count())
-    }
 }
 
 #[cfg(test)]

@@ -94,7 +94,8 @@ impl Breaker {
         Some(Attempt { breaker: self })
     }
 
-    pub fn is_open(&self) -> bool {
+    #[cfg(test)]
+    fn is_open(&self) -> bool {
         let state = self.0.lock().unwrap_or_else(|p| p.into_inner());
         state.open_until.is_some()
     }

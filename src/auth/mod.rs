@@ -62,14 +62,6 @@ impl Auth {
         })
     }
 
-    pub fn cache(&self) -> &VerdictCache {
-        &self.cache
-    }
-
-    pub fn services(&self) -> usize {
-        self.services.len()
-    }
-
     /// Decides whether `credential` may use `route`. `Ok(Some(_))`: a checked token;
     /// `Ok(None)`: no token needed and none sent.
     pub async fn authenticate(

@@ -224,10 +224,11 @@ impl Sim {
 
     /// How many times `users/me` was asked about `token` for `service_id` (Hub's or YouTrack's).
     pub fn probes(&self, token: &str, service_id: &str) -> u64 {
+        let key = token_key(token);
         let probes = lock(&self.shared.controls.probes);
         probes
             .iter()
-            .filter(|((key, service), _)| *key == token_key(token) && *service == service_id)
+            .filter(|((k, service), _)| *k == key && *service == service_id)
             .map(|(_, count)| *count)
             .sum()
     }
