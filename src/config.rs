@@ -14,6 +14,7 @@ mod checks;
 mod describe;
 mod duration;
 mod introspection;
+mod ops;
 mod raw;
 mod routes;
 #[cfg(test)]
@@ -46,6 +47,36 @@ pub struct Config {
     pub cache: Cache,
     /// In file order.
     pub routes: Vec<Route>,
+    pub admin: Admin,
+    pub log: Log,
+    /// The file this configuration was read from: what a reload reads again.
+    pub source: Option<PathBuf>,
+}
+
+/// `[admin]`: the admin listener (health, metrics, reload), never the client listener.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: SocketAddr,
+    /// The bearer token the mutating admin endpoints require; without it they are refused.
+    pub token: Option<Secret>,
+    /// Whether `/readyz` also requires the token-checking backend to answer.
+    pub readyz_checks_hub: bool,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone)]
+pub struct Log {
+    /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG`, when set, wins.
+    pub level: String,
+    pub format: LogFormat,
+    /// One line per request (target `hubgate::access`).
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +126,7 @@ pub struct Introspection {
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Backend {
     /// Probe each service's `users/me`; one probe URL per service name.
     Hub { probes: BTreeMap<String, Uri> },
@@ -106,7 +137,7 @@ pub enum Backend {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cache {
     pub ttl: Duration,
     pub negative_ttl: Duration,
@@ -117,7 +148,8 @@ pub struct Cache {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     /// Canonical path prefix: starts with `/`, no trailing `/` except the root itself.
-    pub prefix: String,
+    /// Shared: it is also the route's label in metrics and logs.
+    pub prefix: std::sync::Arc<str>,
     /// Name of an entry in `upstreams`.
     pub upstream: String,
     /// Name of an entry in `services`; `None` for a public route.
@@ -137,6 +169,13 @@ impl Secret {
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Equal secrets are the same configuration (a reload compares them; not an auth check).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.0 == other.0
     }
 }
 
@@ -172,7 +211,10 @@ impl Config {
     /// Reads and validates the file at `path`. Paths inside the file are kept as written.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, path),
+            Ok(text) => Config::parse(&text, path).map(|config| Config {
+                source: Some(path.to_owned()),
+                ..config
+            }),
             Err(error) => Err(ConfigError {
                 file: path.display().to_string(),
                 problems: vec![format!("cannot read {}: {error}", path.display())],

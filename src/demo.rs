@@ -8,7 +8,8 @@ use crate::config::Config;
 use crate::server::{Server, ShutdownHandle, StartError};
 use crate::sim::Sim;
 
-/// The gateway's port unless `--port` moves it; the simulator listens on the next one.
+/// The gateway's port unless `--port` moves it; the simulator listens on the next one, the
+/// admin listener on the one after.
 pub const DEFAULT_PORT: u16 = 8080;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,19 +55,29 @@ impl DemoLine {
 pub struct Demo {
     pub sim: Sim,
     pub gateway: SocketAddr,
+    pub admin: SocketAddr,
     pub shutdown: ShutdownHandle,
     pub stopped: tokio::task::JoinHandle<usize>,
     pub lines: Vec<DemoLine>,
 }
 
 /// The gateway configuration the demo runs with: design.md's routes, with `upstream` (the
-/// simulator) as YouTrack and Hub; `server_extra` lines are added to `[server]`.
-pub fn config_text(listen: SocketAddr, upstream: SocketAddr, server_extra: &str) -> String {
+/// simulator) as YouTrack and Hub, the admin listener on `admin`; `server_extra` lines are
+/// added to `[server]`.
+pub fn config_text(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    upstream: SocketAddr,
+    server_extra: &str,
+) -> String {
     let sim = upstream;
     format!(
         r#"[server]
 listen = "{listen}"
 {server_extra}
+
+[admin]
+listen = "{admin}"
 
 [upstreams.youtrack]
 url = "http://{sim}"
@@ -204,10 +215,13 @@ async fn bind_check(port: u16) -> Result<(), DemoError> {
         .map_err(|cause| DemoError::PortTaken { port, cause })
 }
 
-/// Starts the simulator on `port + 1` and the gateway on `port` (both ephemeral for 0).
+/// Starts the gateway on `port`, the simulator on `port + 1` and the admin listener on
+/// `port + 2` (all ephemeral for 0).
 pub async fn start(port: u16) -> Result<Demo, DemoError> {
-    let sim_port = if port == 0 { 0 } else { port.wrapping_add(1) };
+    let next = |n: u16| if port == 0 { 0 } else { port.wrapping_add(n) };
+    let (sim_port, admin_port) = (next(1), next(2));
     bind_check(port).await?;
+    bind_check(admin_port).await?;
     let sim = Sim::bind(SocketAddr::from(([127, 0, 0, 1], sim_port)))
         .await
         .map_err(|cause| DemoError::PortTaken {
@@ -215,19 +229,25 @@ pub async fn start(port: u16) -> Result<Demo, DemoError> {
             cause,
         })?;
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
-    let config = Config::parse(&config_text(listen, sim.addr(), ""), Path::new("demo"))
-        .map_err(|e| DemoError::Config(e.to_string()))?;
+    let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let config = Config::parse(
+        &config_text(listen, admin, sim.addr(), ""),
+        Path::new("demo"),
+    )
+    .map_err(|e| DemoError::Config(e.to_string()))?;
     let server = Server::bind(&config).await.map_err(|e| match e {
         StartError::Bind { cause, .. } => DemoError::PortTaken { port, cause },
         other => DemoError::Start(other),
     })?;
     let gateway = server.local_addr();
+    let admin = server.admin_addr();
     let shutdown = server.shutdown_handle();
     let stopped = tokio::spawn(server.run());
     let lines = lines(&sim);
     Ok(Demo {
         sim,
         gateway,
+        admin,
         shutdown,
         stopped,
         lines,
@@ -251,7 +271,12 @@ impl Demo {
                 line.curl(self.gateway)
             ));
         }
-        text.push_str("Ctrl-C stops the demo.\n");
+        text.push_str(&format!(
+            "# the admin listener: metrics (also /healthz and /readyz)\n\
+             curl -s http://{}/metrics\n\n\
+             One access line per request goes to stderr. Ctrl-C stops the demo.\n",
+            self.admin
+        ));
         text
     }
 }

@@ -85,6 +85,20 @@ impl GatewayError {
         }
     }
 
+    /// For upstream failures, the `kind` label of `hubgate_upstream_errors_total`.
+    pub fn upstream_kind(&self) -> Option<&'static str> {
+        match self {
+            GatewayError::UpstreamTimeout { .. } => Some("timeout"),
+            GatewayError::UpstreamFailed { cause, .. } => {
+                let connect = cause
+                    .downcast_ref::<hyper_util::client::legacy::Error>()
+                    .is_some_and(|e| e.is_connect());
+                Some(if connect { "connect" } else { "protocol" })
+            }
+            _ => None,
+        }
+    }
+
     /// The `error` code of the JSON body (RFC 6749 / Hub style).
     fn code(&self) -> &'static str {
         match self {

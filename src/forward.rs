@@ -24,6 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config;
 use crate::error::GatewayError;
+use crate::metrics::Name;
 use crate::tls::{self, TlsError};
 use crate::GatewayBody;
 
@@ -96,7 +97,8 @@ impl Tunnel {
 
 /// One named upstream: where it is and a keep-alive connection pool to it.
 pub struct Upstream {
-    name: String,
+    /// Also its label in metrics.
+    name: Name,
     scheme: Scheme,
     authority: Authority,
     response_timeout: Duration,
@@ -113,7 +115,7 @@ impl Upstream {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build(connector);
         Ok(Upstream {
-            name: name.to_owned(),
+            name: name.into(),
             scheme: config
                 .url
                 .scheme()
@@ -131,9 +133,13 @@ impl Upstream {
 
     fn failed(&self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> GatewayError {
         GatewayError::UpstreamFailed {
-            upstream: self.name.clone(),
+            upstream: self.name.to_string(),
             cause: cause.into(),
         }
+    }
+
+    pub fn label(&self) -> &Name {
+        &self.name
     }
 
     /// The upstream's scheme and authority with the client's path and query, byte for byte.
@@ -180,7 +186,7 @@ pub async fn forward(
         Ok(Err(error)) => return Err(upstream.failed(error)),
         Err(_) => {
             return Err(GatewayError::UpstreamTimeout {
-                upstream: upstream.name.clone(),
+                upstream: upstream.name.to_string(),
             })
         }
     };
@@ -388,7 +394,7 @@ fn switch_protocols(
         return Err(upstream.failed("101 Switching Protocols to something other than websocket"));
     }
     let tunnel = Tunnel {
-        upstream_name: upstream.name.clone(),
+        upstream_name: upstream.name.to_string(),
         client: client_upgrade,
         upstream: hyper::upgrade::on(&mut response),
     };

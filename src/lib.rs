@@ -20,16 +20,21 @@
 //! - `tls`      — rustls server and upstream client configuration
 //! - `sim`      — a YouTrack + Hub simulator (`hub-contract.md`) for tests, demo and benchmarks
 
+pub mod access;
 pub mod activity;
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod forward;
+pub mod live;
+pub mod metrics;
 pub mod path;
 pub mod proxy;
 pub mod server;
 pub mod sim;
+pub mod systemd;
 pub mod tls;
 
 /// Every response body the gateway sends: an upstream's, streamed, or one of its own.

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use hubgate::config::{Config, DEFAULT_CONFIG_PATH};
-use hubgate::server::{Server, ShutdownHandle};
-use sd_notify::NotifyState;
+use clap::{Parser, Subcommand, ValueEnum};
+use hubgate::config::{Config, LogFormat, DEFAULT_CONFIG_PATH};
+use hubgate::server::{ReloadHandle, Server, ShutdownHandle};
+use hubgate::systemd;
 
 #[derive(Parser)]
 #[command(
@@ -23,10 +23,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve with the given configuration until SIGTERM or SIGINT.
+    /// Serve with the given configuration until SIGTERM or SIGINT; SIGHUP reloads it.
     Run {
         #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
+        /// Log format, instead of the configuration's `[log] format`.
+        #[arg(long, value_enum)]
+        log_format: Option<FormatArg>,
     },
     /// Validate the configuration, print the effective routes, exit 0 (valid) or 1.
     Check {
@@ -46,10 +49,16 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config } => run(&config),
+        Command::Run { config, log_format } => run(&config, log_format),
         Command::Check { config } => check(&config),
         Command::Sim { listen } => sim(listen),
         Command::Demo { port } => demo(port),
@@ -63,34 +72,60 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs go to stderr (the journal under systemd); `RUST_LOG`, when set, wins over `level`.
+fn init_tracing(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
-fn run(path: &Path) -> anyhow::Result<()> {
+fn run(path: &Path, log_format: Option<FormatArg>) -> anyhow::Result<()> {
     let config = Config::load(path)?;
-    init_tracing();
+    let format = match log_format {
+        Some(FormatArg::Json) => LogFormat::Json,
+        Some(FormatArg::Text) => LogFormat::Text,
+        None => config.log.format,
+    };
+    init_tracing(&config.log.level, format);
     runtime()?.block_on(async {
         let server = Server::bind(&config).await?;
-        notify(&[NotifyState::Ready]);
-        tracing::info!(listen = %server.local_addr(), config = %path.display(), "hubgate serving");
+        systemd::ready();
+        tracing::info!(
+            listen = %server.local_addr(),
+            admin = %server.admin_addr(),
+            config = %path.display(),
+            "hubgate serving"
+        );
         tokio::spawn(stop_on_signal(server.shutdown_handle()));
+        tokio::spawn(reload_on_hangup(server.reload_handle()));
         let cut = server.run().await;
         tracing::info!(cut, "hubgate stopped");
         Ok(())
     })
 }
 
-/// Tells systemd (`Type=notify`) where the service is; a no-op outside systemd.
-fn notify(states: &[NotifyState]) {
-    if let Err(error) = sd_notify::notify(states) {
-        tracing::warn!(%error, "cannot notify systemd");
+/// SIGHUP reloads the configuration and TLS certificates (`systemctl reload hubgate`).
+async fn reload_on_hangup(reload: ReloadHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload with POST /reload");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        // The outcome is logged and counted by the reload itself.
+        let _ = reload.reload().await;
     }
 }
 
@@ -108,7 +143,7 @@ async fn stop_on_signal(shutdown: ShutdownHandle) {
         _ = term.recv() => tracing::info!("SIGTERM received: draining"),
         _ = int.recv() => tracing::info!("SIGINT received: draining"),
     }
-    notify(&[NotifyState::Stopping]);
+    systemd::stopping();
     shutdown.shutdown();
     tokio::select! {
         _ = term.recv() => {}
@@ -121,10 +156,8 @@ async fn stop_on_signal(shutdown: ShutdownHandle) {
 /// Validates the file, and loads what a start would load (TLS certificates, upstream CAs).
 fn check(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
-    hubgate::proxy::State::new(&config)?;
-    if let Some(files) = &config.server.tls {
-        hubgate::tls::server_config(&files.cert, &files.key)?;
-    }
+    let metrics = std::sync::Arc::new(hubgate::metrics::Metrics::new());
+    hubgate::live::Generation::new(config.clone(), &metrics, None)?;
     print!("{}", config.describe());
     for warning in config.warnings() {
         eprintln!("hubgate: {}: warning: {warning}", path.display());
@@ -145,7 +178,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The simulator and a gateway in front of it, until Ctrl-C.
 fn demo(port: u16) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing("info", LogFormat::Text);
     runtime()?.block_on(async {
         let demo = hubgate::demo::start(port).await?;
         print!("{}", demo.banner());
@@ -160,7 +193,7 @@ fn demo(port: u16) -> anyhow::Result<()> {
 
 /// The simulator as a process, for manual trials and benchmarks.
 fn sim(listen: SocketAddr) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing("info", LogFormat::Text);
     runtime()?.block_on(async {
         let sim = hubgate::sim::Sim::bind(listen)
             .await

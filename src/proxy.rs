@@ -3,30 +3,44 @@
 //! `error.rs` and nowhere else.
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
 use http::{Request, Response};
 use hyper::body::Incoming;
+use tokio::time::Instant;
 
-use crate::auth::{bearer, Auth};
+use crate::access::Record;
+use crate::auth::principal::Principal;
+use crate::auth::{bearer, Auth, Trace};
 use crate::config::{Config, Route};
 use crate::error::GatewayError;
 use crate::forward::{self, ClientConn, Upstream, X_REQUEST_ID};
+use crate::metrics::{AuthOutcome, Metrics, Name};
 use crate::path::{self, RouteTable};
 use crate::tls::TlsError;
 use crate::GatewayBody;
 
-/// What every request needs, built once from a `Config` and shared by all connections.
+/// What every request needs, built from a `Config` and shared by all connections; a reload
+/// builds a new one while requests in flight finish with theirs.
 pub struct State {
     routes: RouteTable,
     auth: Auth,
     upstreams: HashMap<String, Upstream>,
     realm: String,
     max_headers: usize,
+    access_log: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl State {
-    pub fn new(config: &Config) -> Result<State, TlsError> {
+    /// `previous`: the state being replaced, whose verdict cache may carry over.
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        previous: Option<&State>,
+    ) -> Result<State, TlsError> {
         let upstreams = config
             .upstreams
             .iter()
@@ -34,23 +48,47 @@ impl State {
             .collect::<Result<_, TlsError>>()?;
         Ok(State {
             routes: RouteTable::new(config.routes.clone()),
-            auth: Auth::new(config)?,
+            auth: Auth::new(config, metrics.clone(), previous.map(|p| &p.auth))?,
             upstreams,
             realm: config.server.realm.clone(),
             max_headers: config.server.max_headers,
+            access_log: config.log.access_log,
+            metrics,
         })
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 }
 
-/// Answers one request: the gateway's own error response or the upstream's.
+/// What handling a request found out, for its metrics and access line.
+#[derive(Default)]
+struct Note {
+    route: Option<Name>,
+    upstream: Option<Name>,
+    auth: Option<AuthOutcome>,
+    trace: Trace,
+    principal: Option<Arc<Principal>>,
+    upstream_time: Option<Duration>,
+}
+
+/// The `route` label of requests refused before a route was chosen.
+static NO_ROUTE: LazyLock<Name> = LazyLock::new(|| Arc::from("none"));
+
+/// Answers one request: the gateway's own error response or the upstream's, and the access
+/// line to write once its body is done (`None` when the access log is off).
 pub async fn handle(
     state: &State,
     client: &ClientConn,
     request: Request<Incoming>,
-) -> Response<GatewayBody> {
+) -> (Response<GatewayBody>, Option<Record>) {
+    let started = Instant::now();
     let request_id = request_id(&request);
     let method = request.method().clone();
-    let mut response = match process(state, client, request, &request_id).await {
+    let uri = state.access_log.then(|| request.uri().clone());
+    let mut note = Note::default();
+    let mut response = match process(state, client, request, &request_id, &mut note).await {
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
@@ -58,14 +96,39 @@ pub async fn handle(
             } else {
                 tracing::debug!(request_id = ?request_id, %method, %error, "request refused");
             }
+            if let (Some(kind), Some(upstream)) = (error.upstream_kind(), &note.upstream) {
+                state.metrics.upstream_error(upstream, kind);
+            }
             error.into_response(&state.realm)
         }
     };
+    let status = response.status().as_u16();
+    let route = note.route.as_ref().unwrap_or(&NO_ROUTE);
+    state
+        .metrics
+        .request(route, &method, status, started.elapsed());
+    if let Some(outcome) = note.auth {
+        state.metrics.auth_decision(route, outcome);
+    }
+    let record = uri.map(|uri| Record {
+        started,
+        request_id: request_id.clone(),
+        client: client.peer,
+        method,
+        uri,
+        route: note.route,
+        status,
+        auth: note.auth,
+        cache: note.trace.cache,
+        login: note.principal,
+        token: note.trace.token,
+        upstream_time: note.upstream_time,
+    });
     response
         .headers_mut()
         .entry(X_REQUEST_ID)
         .or_insert(request_id);
-    response
+    (response, record)
 }
 
 async fn process(
@@ -73,20 +136,49 @@ async fn process(
     client: &ClientConn,
     request: Request<Incoming>,
     request_id: &HeaderValue,
+    note: &mut Note,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let route = select_route(state, &request)?;
+    note.route = Some(route.prefix.clone());
     forward::check_headers(request.headers(), state.max_headers)?;
     let (authorization, n) = up_to_two(request.headers(), AUTHORIZATION);
-    let credential = bearer::credential(&authorization[..n], request.uri().query())?;
-    let _principal = state
+    let credential = bearer::credential(&authorization[..n], request.uri().query())
+        .inspect_err(|_| note.auth = Some(AuthOutcome::bad_request))?;
+    let authenticated = state
         .auth
-        .authenticate(route, credential, request.method(), client.peer.ip())
-        .await?;
+        .authenticate(
+            route,
+            credential,
+            request.method(),
+            client.peer.ip(),
+            &mut note.trace,
+        )
+        .await;
+    note.auth = Some(auth_outcome(&authenticated));
+    note.principal = authenticated?;
     let upstream = state
         .upstreams
         .get(&route.upstream)
         .ok_or(GatewayError::NoRoute)?;
-    forward::forward(upstream, request, client, request_id).await
+    note.upstream = Some(upstream.label().clone());
+    let asked = Instant::now();
+    let response = forward::forward(upstream, request, client, request_id).await;
+    note.upstream_time = Some(asked.elapsed());
+    response
+}
+
+/// The `outcome` label of a credential decision.
+fn auth_outcome(result: &Result<Option<Arc<Principal>>, GatewayError>) -> AuthOutcome {
+    match result {
+        Ok(Some(_)) => AuthOutcome::allowed,
+        Ok(None) => AuthOutcome::anonymous,
+        Err(GatewayError::MissingToken | GatewayError::QueryToken) => AuthOutcome::missing,
+        Err(GatewayError::InvalidToken) => AuthOutcome::invalid,
+        Err(GatewayError::InsufficientScope(_)) => AuthOutcome::insufficient_scope,
+        Err(GatewayError::AuthUnavailable(_)) => AuthOutcome::backend_error,
+        Err(GatewayError::RateLimited(_)) => AuthOutcome::rate_limited,
+        Err(_) => AuthOutcome::bad_request,
+    }
 }
 
 /// Checks the request target (method, form, Host, path) and picks the route for it.

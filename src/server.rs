@@ -1,6 +1,9 @@
 //! The listener: accepts connections within `max_connections`, terminates TLS within
 //! `tls_handshake_timeout`, serves HTTP/1.1 and HTTP/2 (hyper-util auto) with hyper's limits
 //! switched on, closes idle connections, and shuts down gracefully within `shutdown_timeout`.
+//! Each connection takes TLS and its limits from the configuration current when it was
+//! accepted, each request the routes and token checking current when it arrives (`live`).
+//! The admin listener (`admin`) runs beside it, through the drain.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,22 +12,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 
+use crate::access::Logged;
 use crate::activity::{Activity, Stamped, Tracked};
-use crate::config::{self, Config};
+use crate::admin::Admin;
+use crate::config::Config;
 use crate::forward::ClientConn;
-use crate::proxy::{self, State};
-use crate::tls::{self, TlsError};
-
-/// hyper's HTTP/1 read buffer cannot be smaller than this.
-const MIN_BUF_SIZE: usize = 8192;
+use crate::live::{Generation, Live, ReloadError};
+use crate::metrics::Metrics;
+use crate::proxy;
+use crate::tls::TlsError;
 /// At most one "connection refused" warning per this interval.
 const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
@@ -42,9 +44,9 @@ pub enum StartError {
     Tls(#[from] TlsError),
 }
 
-/// Where the server is in its life; connections watch it.
+/// Where the server is in its life; connections and `/readyz` watch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
+pub enum Phase {
     Serving,
     /// No new connections; open ones finish their in-flight requests, then close.
     Draining,
@@ -73,20 +75,32 @@ impl ShutdownHandle {
     }
 }
 
-/// A bound listener, ready to [`run`](Server::run).
+/// Reloads a running [`Server`]'s configuration, as SIGHUP and `POST /reload` do.
+#[derive(Clone)]
+pub struct ReloadHandle(Arc<Live>);
+
+impl ReloadHandle {
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        self.0.reload().await
+    }
+}
+
+/// Bound listeners (clients and admin), ready to [`run`](Server::run).
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// Taken by `run`.
+    admin: Option<TcpListener>,
+    admin_addr: SocketAddr,
     phase: Arc<watch::Sender<Phase>>,
     shared: Arc<Shared>,
 }
 
 /// What every connection task needs.
 struct Shared {
-    state: State,
-    http: auto::Builder<TokioExecutor>,
-    tls: Option<TlsAcceptor>,
-    limits: config::Server,
+    live: Arc<Live>,
+    /// `server.max_connections` at start (a reload cannot change it).
+    max_connections: usize,
     /// One permit per open connection: bounds them, and lets shutdown wait for the last.
     connections: Arc<Semaphore>,
     /// Connections refused at `max_connections`, and when that was last logged: one warning
@@ -96,35 +110,37 @@ struct Shared {
 }
 
 impl Server {
-    /// Binds the listener and prepares TLS and the upstream pools; serves nothing yet.
+    /// Binds both listeners and prepares TLS and the upstream pools; serves nothing yet.
     pub async fn bind(config: &Config) -> Result<Server, StartError> {
-        let limits = config.server.clone();
-        let tls = match &limits.tls {
-            Some(files) => Some(TlsAcceptor::from(tls::server_config(
-                &files.cert,
-                &files.key,
-            )?)),
-            None => None,
-        };
-        let addr = limits.listen;
-        let bind_error = |cause| StartError::Bind { addr, cause };
-        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let metrics = Arc::new(Metrics::new());
+        let generation = Generation::new(config.clone(), &metrics, None)?;
+        let (listener, local_addr) = listen(config.server.listen).await?;
+        let (admin, admin_addr) = listen(config.admin.listen).await?;
+        let max_connections = config.server.max_connections;
         let shared = Shared {
-            state: State::new(config)?,
-            http: http_builder(&limits),
-            tls,
-            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            live: Arc::new(Live::new(generation, metrics)),
+            max_connections,
+            connections: Arc::new(Semaphore::new(max_connections)),
             refused: AtomicU64::new(0),
             refused_logged: Mutex::new(None),
-            limits,
         };
         Ok(Server {
             listener,
             local_addr,
+            admin: Some(admin),
+            admin_addr,
             phase: Arc::new(watch::channel(Phase::Serving).0),
             shared: Arc::new(shared),
         })
+    }
+
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle(self.shared.live.clone())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -137,7 +153,12 @@ impl Server {
 
     /// Accepts until shut down, then waits up to `shutdown_timeout` for open connections to
     /// finish their in-flight requests. Returns the number of connections cut at the bound.
-    pub async fn run(self) -> usize {
+    pub async fn run(mut self) -> usize {
+        let admin = Arc::new(Admin::new(self.shared.live.clone(), self.phase.subscribe()));
+        let admin = self
+            .admin
+            .take()
+            .map(|l| AbortOnDrop(tokio::spawn(admin.serve(l))));
         let mut phase = self.phase.subscribe();
         loop {
             let accepted = tokio::select! {
@@ -155,6 +176,7 @@ impl Server {
         drop(self.listener);
         let cut = self.shared.drain().await;
         self.phase.send_replace(Phase::Closing);
+        drop(admin);
         cut
     }
 
@@ -165,32 +187,34 @@ impl Server {
         };
         let shared = self.shared.clone();
         let phase = self.phase.subscribe();
+        shared.live.metrics().connection_opened();
         tokio::spawn(async move {
-            shared.serve(stream, peer, phase).await;
+            shared.clone().serve(stream, peer, phase).await;
+            shared.live.metrics().connection_closed();
             drop(permit);
         });
     }
 }
 
-/// hyper's server with every limit of `[server]` switched on (hyper has none by default).
-fn http_builder(limits: &config::Server) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(MIN_BUF_SIZE))
-        .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    builder
+async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |cause| StartError::Bind { addr, cause };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local_addr))
+}
+
+/// Stops a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Shared {
     fn refused(&self, peer: SocketAddr) {
+        self.live.metrics().connection_refused();
         let count = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         let Ok(mut logged) = self.refused_logged.lock() else {
             return;
@@ -203,12 +227,13 @@ impl Shared {
     }
 
     async fn drain(&self) -> usize {
-        let max = self.limits.max_connections;
+        let max = self.max_connections;
         let all = u32::try_from(max).unwrap_or(u32::MAX);
         let open = max - self.connections.available_permits();
         tracing::info!(open, "shutting down: draining connections");
         let drained = self.connections.acquire_many(all);
-        match tokio::time::timeout(self.limits.shutdown_timeout, drained).await {
+        let bound = self.live.current().config.server.shutdown_timeout;
+        match tokio::time::timeout(bound, drained).await {
             Ok(_) => 0,
             Err(_) => {
                 let cut = max - self.connections.available_permits();
@@ -229,21 +254,29 @@ impl Shared {
     ) {
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let Some(tls) = &self.tls else {
+        let generation = self.live.current();
+        let Some(tls) = &generation.tls else {
             let client = ClientConn::new(peer, false);
             return self
-                .serve_http(Tracked::new(stream, &activity), client, activity, phase)
+                .serve_http(
+                    Tracked::new(stream, &activity),
+                    client,
+                    activity,
+                    generation,
+                    phase,
+                )
                 .await;
         };
         let handshake = tls.accept(Tracked::new(stream, &activity));
-        let stream = match tokio::time::timeout(self.limits.tls_handshake_timeout, handshake).await
-        {
+        let timeout = generation.config.server.tls_handshake_timeout;
+        let stream = match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return tracing::debug!(%peer, %error, "TLS handshake failed"),
             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
         };
         let client = ClientConn::new(peer, true);
-        self.serve_http(stream, client, activity, phase).await;
+        self.serve_http(stream, client, activity, generation, phase)
+            .await;
     }
 
     /// Serves one connection until it closes, has had no request in flight for
@@ -255,6 +288,7 @@ impl Shared {
         io: I,
         client: ClientConn,
         activity: Activity,
+        generation: Arc<Generation>,
         mut phase: watch::Receiver<Phase>,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -265,13 +299,16 @@ impl Shared {
             let in_flight = activity.request();
             let activity = activity.clone();
             async move {
-                let response = proxy::handle(&shared.state, &client, request).await;
+                let current = shared.live.current();
+                let (response, record) = proxy::handle(&current.state, &client, request).await;
                 drop(in_flight);
-                Ok::<_, Infallible>(response.map(|body| Stamped::new(body, &activity)))
+                Ok::<_, Infallible>(
+                    response.map(|body| Stamped::new(Logged::new(body, record), &activity)),
+                )
             }
         });
-        let idle = self.limits.idle_timeout;
-        let connection = self
+        let idle = generation.config.server.idle_timeout;
+        let connection = generation
             .http
             .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(connection);

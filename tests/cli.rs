@@ -155,7 +155,11 @@ fn run_notifies_systemd_of_readiness_and_stopping() {
     let config = dir.path().join("hubgate.toml");
     let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
     let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    std::fs::write(&config, hubgate::demo::config_text(listen, upstream, "")).expect("config");
+    std::fs::write(
+        &config,
+        hubgate::demo::config_text(listen, listen, upstream, ""),
+    )
+    .expect("config");
     let child = hubgate()
         .args(["run", "--config"])
         .arg(&config)

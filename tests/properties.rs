@@ -266,7 +266,7 @@ fn fail(why: &str) -> TestCaseError {
 
 fn route(prefix: &str, service: Option<&str>) -> Route {
     Route {
-        prefix: prefix.to_owned(),
+        prefix: prefix.into(),
         upstream: "youtrack".to_owned(),
         service: service.map(str::to_owned),
         allow_anonymous: false,
@@ -417,7 +417,7 @@ fn path_near(prefixes: Vec<String>) -> impl Strategy<Value = String> {
 #[test]
 fn any_route_table_selects_the_longest_exact_prefix() {
     let strategy = route_table().prop_flat_map(|routes| {
-        let prefixes = routes.iter().map(|r| r.prefix.clone()).collect();
+        let prefixes = routes.iter().map(|r| r.prefix.to_string()).collect();
         let path = prop_oneof![
             3 => path_near(prefixes),
             1 => target(),
@@ -736,9 +736,9 @@ fn check_config(text: &str) -> Result<&'static str, TestCaseError> {
     match Config::parse(text, Path::new(ORIGIN)) {
         Ok(config) => {
             prop_assert!(!config.routes.is_empty());
-            let prefixes: Vec<&str> = config.routes.iter().map(|r| r.prefix.as_str()).collect();
+            let prefixes: Vec<&str> = config.routes.iter().map(|r| &*r.prefix).collect();
             for route in &config.routes {
-                let prefix = route.prefix.as_str();
+                let prefix = &*route.prefix;
                 // A prefix is a canonical path: requests can match it exactly.
                 prop_assert_eq!(check_path(prefix), Ok(prefix));
                 prop_assert!(prefix == "/" || !prefix.ends_with('/'), "{:?}", prefix);

@@ -32,9 +32,21 @@ pub fn token_hash(token: &str) -> TokenHash {
     hash
 }
 
+/// The first 6 bytes of the token's hash; shown as 12 hex digits, all logs may show of a token.
+pub fn fingerprint_bytes(hash: &TokenHash) -> [u8; 6] {
+    let mut bytes = [0u8; 6];
+    bytes.copy_from_slice(&hash[..6]);
+    bytes
+}
+
 /// The first 12 hex digits of the token's hash: what logs may show of a token.
 pub fn fingerprint(hash: &TokenHash) -> String {
-    hash[..6].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&fingerprint_bytes(hash))
+}
+
+/// Lower-case hex digits of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How a verdict was found.
@@ -142,6 +154,11 @@ impl VerdictCache {
             negative_ttl: config.negative_ttl,
             stale_if_error: config.stale_if_error,
         }
+    }
+
+    /// Entries held now, (positive, negative): approximate, as moka counts them.
+    pub fn entries(&self) -> (u64, u64) {
+        (self.positive.entry_count(), self.negative.entry_count())
     }
 
     /// The verdict for (`hash`, `service`): from the cache, or from `fetch` (run by one caller

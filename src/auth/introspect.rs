@@ -57,7 +57,8 @@ pub enum BackendError {
 #[derive(Debug, Clone)]
 pub struct ServiceRef {
     pub index: usize,
-    pub name: String,
+    /// Also the service's label in metrics.
+    pub name: Arc<str>,
     pub id: String,
 }
 
@@ -77,6 +78,22 @@ pub trait Introspect: Send + Sync {
         token: &'a str,
         service: &'a ServiceRef,
     ) -> BoxFuture<'a, Result<Introspected, BackendError>>;
+
+    /// Whether the backend answers at all (readiness): a request without a token must get an
+    /// HTTP answer below 500.
+    fn reachable(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+}
+
+/// Sends `request` and accepts any answer below 500.
+async fn answers(client: &HttpClient, request: Request<Full<Bytes>>) -> Result<(), BackendError> {
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| BackendError::Unreachable(e.to_string()))?;
+    match response.status() {
+        status if status.is_server_error() => Err(BackendError::Status(status.as_u16())),
+        _ => Ok(()),
+    }
 }
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -192,6 +209,19 @@ impl Introspect for HubProbes {
         service: &'a ServiceRef,
     ) -> BoxFuture<'a, Result<Introspected, BackendError>> {
         Box::pin(self.probe(token, service))
+    }
+
+    fn reachable(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            for uri in &self.probes {
+                let request = Request::get(uri.clone())
+                    .header(ACCEPT, "application/json")
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|_| BackendError::Malformed("probe request"))?;
+                answers(&self.client, request).await?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -316,6 +346,18 @@ impl Introspect for Rfc7662 {
     ) -> BoxFuture<'a, Result<Introspected, BackendError>> {
         Box::pin(self.ask(token))
     }
+
+    fn reachable(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(self.endpoint.clone())
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::new()))
+                .map_err(|_| BackendError::Malformed("introspection request"))?;
+            answers(&self.client, request).await
+        })
+    }
 }
 
 /// The configured backend.
@@ -328,7 +370,7 @@ pub fn backend(
         config::Backend::Hub { probes } => {
             let by_index = services
                 .iter()
-                .map(|s| probes.get(&s.name).cloned().unwrap_or_default())
+                .map(|s| probes.get(&*s.name).cloned().unwrap_or_default())
                 .collect();
             Box::new(HubProbes::new(by_index, ca_file)?)
         }

@@ -37,6 +37,11 @@ impl MissBudget {
         })
     }
 
+    /// Misses per second (and burst) per client.
+    pub fn rate(&self) -> u32 {
+        self.rate as u32
+    }
+
     /// Spends one miss of `client`'s budget; `Err(retry_after)` when it is spent.
     pub fn spend(&self, client: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();

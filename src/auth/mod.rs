@@ -11,70 +11,134 @@ pub mod limit;
 pub mod principal;
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::Method;
 use tokio::sync::Semaphore;
 
 use self::bearer::Credential;
-use self::cache::{fingerprint, token_hash, Outcome, TokenHash, VerdictCache};
+use self::cache::{fingerprint, fingerprint_bytes, token_hash, Outcome, TokenHash, VerdictCache};
 use self::introspect::{BackendError, Introspect, ServiceRef};
 use self::limit::{Breaker, MissBudget};
 use self::principal::{Principal, Verdict};
-use crate::config::{Config, Route};
+use crate::config::{self, Config, Route};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::tls::TlsError;
 
 /// Everything token checking needs, shared by all requests.
 pub struct Auth {
     services: Vec<ServiceRef>,
     backend: Box<dyn Introspect>,
-    cache: VerdictCache,
+    /// Shared with the previous configuration when a reload leaves verdicts meaningful.
+    cache: Arc<VerdictCache>,
     /// Per-client budget of backend calls (cache misses), if `client_miss_rate` > 0.
-    budget: Option<MissBudget>,
+    budget: Option<Arc<MissBudget>>,
     /// Opens after consecutive backend failures: fail fast instead of piling onto a sick Hub.
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
     /// One permit per backend call in flight: beyond `max_concurrent`, callers get 503 now.
     calls: Semaphore,
     timeout: std::time::Duration,
+    metrics: Arc<Metrics>,
+    /// What decides whether cached verdicts still mean the same after a reload.
+    verdict_source: VerdictSource,
+}
+
+/// The settings a cached verdict depends on: the cache rules, the services (verdicts are
+/// kept by service index) and where tokens are checked.
+#[derive(PartialEq)]
+struct VerdictSource {
+    cache: config::Cache,
+    services: Vec<(Arc<str>, String)>,
+    backend: config::Backend,
+}
+
+/// What a token check found out, for the access log: set while [`Auth::authenticate`] runs.
+#[derive(Debug, Default, Clone)]
+pub struct Trace {
+    /// The token's fingerprint (first 6 bytes of its hash), when a bearer token was sent.
+    pub token: Option<[u8; 6]>,
+    /// How the first verdict (the route's service) was found.
+    pub cache: Option<Outcome>,
 }
 
 impl Auth {
-    pub fn new(config: &Config) -> Result<Auth, TlsError> {
+    /// `previous`: the configuration being replaced; its cache, client budgets and breaker
+    /// carry over when the new settings leave them meaningful.
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        previous: Option<&Auth>,
+    ) -> Result<Auth, TlsError> {
         let services: Vec<ServiceRef> = config
             .services
             .iter()
             .enumerate()
             .map(|(index, (name, service))| ServiceRef {
                 index,
-                name: name.clone(),
+                name: name.as_str().into(),
                 id: service.id.clone(),
             })
             .collect();
+        let verdict_source = VerdictSource {
+            cache: config.cache.clone(),
+            services: services
+                .iter()
+                .map(|s| (s.name.clone(), s.id.clone()))
+                .collect(),
+            backend: config.introspection.backend.clone(),
+        };
+        let same_verdicts = previous.filter(|p| p.verdict_source == verdict_source);
+        if previous.is_some() && same_verdicts.is_none() {
+            tracing::info!("cache, services or backend changed: cached verdicts dropped");
+        }
+        let rate = config.introspection.client_miss_rate;
+        let budget = match previous.and_then(|p| p.budget.as_ref()) {
+            Some(budget) if budget.rate() == rate => Some(budget.clone()),
+            _ => MissBudget::new(rate).map(Arc::new),
+        };
         Ok(Auth {
             backend: introspect::backend(config, &services)?,
             services,
-            cache: VerdictCache::new(&config.cache),
-            budget: MissBudget::new(config.introspection.client_miss_rate),
-            breaker: Breaker::default(),
+            cache: same_verdicts.map_or_else(
+                || Arc::new(VerdictCache::new(&config.cache)),
+                |p| p.cache.clone(),
+            ),
+            budget,
+            breaker: same_verdicts.map_or_else(Arc::default, |p| p.breaker.clone()),
             calls: Semaphore::new(config.introspection.max_concurrent),
             timeout: config.introspection.timeout,
+            metrics,
+            verdict_source,
         })
     }
 
+    /// Verdicts cached now: (positive, negative), approximately.
+    pub fn cache_entries(&self) -> (u64, u64) {
+        self.cache.entries()
+    }
+
+    /// Whether the backend answers (for `/readyz` with `admin.readyz_checks_hub`).
+    pub async fn backend_reachable(&self) -> Result<(), BackendError> {
+        tokio::time::timeout(self.timeout, self.backend.reachable())
+            .await
+            .unwrap_or(Err(BackendError::Timeout))
+    }
+
     /// Decides whether `credential` may use `route`. `Ok(Some(_))`: a checked token;
-    /// `Ok(None)`: no token needed and none sent.
+    /// `Ok(None)`: no token needed and none sent. `trace` records what the check found.
     pub async fn authenticate(
         &self,
         route: &Route,
         credential: Credential<'_>,
         method: &Method,
         client: IpAddr,
+        trace: &mut Trace,
     ) -> Result<Option<Arc<Principal>>, GatewayError> {
         let service = route
             .service
             .as_ref()
-            .and_then(|name| self.services.iter().find(|s| s.name == *name));
+            .and_then(|name| self.services.iter().find(|s| *s.name == **name));
         let token = match (credential, service) {
             (Credential::Bearer(token), _) => token,
             (Credential::None, None) | (Credential::OtherScheme, None) => return Ok(None),
@@ -84,19 +148,23 @@ impl Auth {
                 return Err(GatewayError::MissingToken)
             }
         };
+        let hash = token_hash(token);
+        trace.token = Some(fingerprint_bytes(&hash));
         let check = Check {
             auth: self,
             token,
-            hash: token_hash(token),
+            hash,
             allow_stale: method == Method::GET || method == Method::HEAD,
             route,
             client,
+            first: OnceLock::new(),
         };
-        match service {
+        let result = match service {
             Some(service) => check.scope(service).await,
             None => check.any_service().await,
-        }
-        .map(Some)
+        };
+        trace.cache = check.first.get().copied();
+        result.map(Some)
     }
 
     /// One backend call, made by the one caller a cache miss elects (`security.md`'s order:
@@ -107,16 +175,33 @@ impl Auth {
         service: &ServiceRef,
         client: IpAddr,
     ) -> Result<introspect::Introspected, BackendError> {
+        let shed = |reason, error| {
+            self.metrics.introspection_shed(reason);
+            error
+        };
         if let Some(budget) = &self.budget {
-            budget.spend(client).map_err(BackendError::RateLimited)?;
+            budget
+                .spend(client)
+                .map_err(|retry| shed("rate_limited", BackendError::RateLimited(retry)))?;
         }
         let _permit = self
             .calls
             .try_acquire()
-            .map_err(|_| BackendError::Overloaded)?;
-        let attempt = self.breaker.attempt().ok_or(BackendError::CircuitOpen)?;
+            .map_err(|_| shed("overloaded", BackendError::Overloaded))?;
+        let attempt = self
+            .breaker
+            .attempt()
+            .ok_or_else(|| shed("circuit_open", BackendError::CircuitOpen))?;
+        let started = tokio::time::Instant::now();
         let called = tokio::time::timeout(self.timeout, self.backend.introspect(token, service));
         let result = called.await.unwrap_or(Err(BackendError::Timeout));
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(BackendError::Timeout) => "timeout",
+            Err(_) => "error",
+        };
+        self.metrics
+            .introspection(&service.name, outcome, started.elapsed());
         match &result {
             Ok(_) => attempt.succeeded(),
             Err(error) => {
@@ -136,6 +221,8 @@ struct Check<'a> {
     allow_stale: bool,
     route: &'a Route,
     client: IpAddr,
+    /// How the first lookup went: the one the access log shows.
+    first: OnceLock<Outcome>,
 }
 
 impl Check<'_> {
@@ -146,6 +233,8 @@ impl Check<'_> {
             .cache
             .verdict(self.hash, service.index, self.allow_stale, fetch)
             .await;
+        self.auth.metrics.cache_lookup(outcome.name());
+        let _ = self.first.set(outcome);
         self.log(service, &result, outcome);
         result.map_err(|error| match error {
             BackendError::RateLimited(retry_after) => GatewayError::RateLimited(retry_after),

@@ -127,7 +127,7 @@ impl Config {
             }
         };
         vec![
-            route.prefix.clone(),
+            route.prefix.to_string(),
             route.upstream.clone(),
             service,
             anonymous.to_owned(),

@@ -39,6 +39,8 @@ pub(super) struct RawConfig {
     pub introspection: Option<RawIntrospection>,
     pub cache: Option<RawCache>,
     pub routes: Option<Vec<RawRoute>>,
+    pub admin: Option<RawAdmin>,
+    pub log: Option<RawLog>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +107,22 @@ pub(super) struct RawRoute {
     pub allow_anonymous: Flag,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "an [admin] table")]
+pub(super) struct RawAdmin {
+    pub listen: Text,
+    pub token_file: Text,
+    pub readyz_checks_hub: Flag,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a [log] table")]
+pub(super) struct RawLog {
+    pub level: Text,
+    pub format: Text,
+    pub access_log: Flag,
+}
+
 /// The keys each table knows, for "did you mean" hints. A test keeps them in step with the
 /// structs above.
 pub(super) const TOP_KEYS: &[&str] = &[
@@ -114,6 +132,8 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "introspection",
     "cache",
     "routes",
+    "admin",
+    "log",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -144,6 +164,8 @@ pub(super) const INTROSPECTION_KEYS: &[&str] = &[
 ];
 pub(super) const CACHE_KEYS: &[&str] = &["ttl", "negative_ttl", "max_entries", "stale_if_error"];
 pub(super) const ROUTE_KEYS: &[&str] = &["prefix", "upstream", "service", "allow_anonymous"];
+pub(super) const ADMIN_KEYS: &[&str] = &["listen", "token_file", "readyz_checks_hub"];
+pub(super) const LOG_KEYS: &[&str] = &["level", "format", "access_log"];
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +263,8 @@ fn known_keys(parent: &[Step]) -> &'static [&'static str] {
         1 if section("server") => SERVER_KEYS,
         1 if section("introspection") => INTROSPECTION_KEYS,
         1 if section("cache") => CACHE_KEYS,
+        1 if section("admin") => ADMIN_KEYS,
+        1 if section("log") => LOG_KEYS,
         2 if section("routes") => ROUTE_KEYS,
         2 if section("upstreams") => UPSTREAM_KEYS,
         2 if section("services") => SERVICE_KEYS,

@@ -69,7 +69,7 @@ fn route(
         return None;
     }
     Some(Route {
-        prefix: prefix?,
+        prefix: prefix?.into(),
         upstream: upstream?,
         service,
         allow_anonymous,

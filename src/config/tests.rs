@@ -136,11 +136,18 @@ fn assert_defaults(config: &Config) {
     assert_eq!(c.negative_ttl, Duration::from_secs(5));
     assert_eq!(c.max_entries, 1_000_000);
     assert_eq!(c.stale_if_error, Duration::ZERO);
+    let a = &config.admin;
+    assert_eq!(a.listen, "127.0.0.1:9901".parse().unwrap());
+    assert!(a.token.is_none());
+    assert!(!a.readyz_checks_hub);
+    assert_eq!(config.log.level, "info");
+    assert_eq!(config.log.format, LogFormat::Text);
+    assert!(config.log.access_log);
 }
 
 fn route(prefix: &str, service: Option<&str>) -> Route {
     Route {
-        prefix: prefix.to_owned(),
+        prefix: prefix.into(),
         upstream: "youtrack".to_owned(),
         service: service.map(str::to_owned),
         allow_anonymous: false,
@@ -199,6 +206,8 @@ fn example_file_documents_every_key() {
         raw::INTROSPECTION_KEYS,
         raw::CACHE_KEYS,
         raw::ROUTE_KEYS,
+        raw::ADMIN_KEYS,
+        raw::LOG_KEYS,
     ];
     let mut checked = 0;
     for key in tables.concat() {
@@ -210,7 +219,7 @@ fn example_file_documents_every_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 34);
+    assert_eq!(checked, 40);
 }
 
 #[test]
@@ -226,6 +235,8 @@ fn key_lists_match_the_structs() {
         section("[introspection]", raw::INTROSPECTION_KEYS),
         section("[cache]", raw::CACHE_KEYS),
         section("[[routes]]", raw::ROUTE_KEYS),
+        section("[admin]", raw::ADMIN_KEYS),
+        section("[log]", raw::LOG_KEYS),
     ]
     .concat();
     let found = problems(&text);
@@ -234,7 +245,7 @@ fn key_lists_match_the_structs() {
         found.iter().all(|p| !p.starts_with("unknown key")),
         "{found:#?}"
     );
-    assert_eq!(raw::TOP_KEYS.len(), 6);
+    assert_eq!(raw::TOP_KEYS.len(), 8);
 }
 
 #[test]
@@ -294,7 +305,7 @@ fn unknown_keys_are_named_by_their_path() {
         url = "http://127.0.0.1:8081"
         [introspection]
         client_secret = "hunter2"
-        [admin]
+        [admni]
         listen = "127.0.0.1:9000"
         [[routes]]
         prefix = "/"
@@ -308,7 +319,7 @@ fn unknown_keys_are_named_by_their_path() {
     assert_eq!(
         unknown,
         vec![
-            "unknown key admin",
+            "unknown key admni (did you mean admin?)",
             "unknown key introspection.client_secret (secrets are never written inline: \
              put it in a file and set client_secret_file)",
             "unknown key routes[1].prefx (did you mean prefix?)",
@@ -341,3 +352,39 @@ fn structure_errors_come_with_the_unknown_keys_seen() {
 
 mod files;
 mod rules;
+
+#[test]
+fn admin_and_log_sections_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abc\n").unwrap();
+    let text = format!(
+        "{MINIMAL}\n[admin]\nlisten = \"localhost:9901\"\ntoken_file = {short:?}\n\
+         readyz_checks_hub = \"yes\"\n[log]\nlevel = \"verbose\"\nformat = \"xml\"\n"
+    );
+    let found = problems(&text);
+    let shown = short.display().to_string();
+    assert_eq!(
+        found,
+        vec![
+            r#"admin.listen: "localhost:9901" is not an IP address and port (use e.g. "127.0.0.1:9901")"#.to_owned(),
+            format!("admin.token_file: {shown:?} holds a token shorter than 16 characters (e.g. `openssl rand -hex 32`)"),
+            "admin.readyz_checks_hub: expected true or false, found string \"yes\"".to_owned(),
+            r#"log.level: "verbose" is not one of error, warn, info, debug, trace"#.to_owned(),
+            r#"log.format: "xml" is not "text" or "json""#.to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn the_admin_token_is_read_from_its_file_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin-token");
+    std::fs::write(&file, "0123456789abcdef0123\n").unwrap();
+    let text = format!("{MINIMAL}\n[admin]\ntoken_file = {file:?}\n[log]\nformat = \"json\"\n");
+    let config = parse_ok(&text);
+    let token = config.admin.token.as_ref().expect("token");
+    assert_eq!(token.expose(), "0123456789abcdef0123");
+    assert!(!format!("{config:?}").contains("0123456789abcdef0123"));
+    assert_eq!(config.log.format, LogFormat::Json);
+}

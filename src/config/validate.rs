@@ -10,6 +10,7 @@ use http::Uri;
 
 use super::checks::{http_url, Problems};
 use super::introspection::{backend_kind, introspection, services};
+use super::ops;
 use super::raw::{is_bare_key, Field, RawCache, RawConfig, RawServer, RawUpstream};
 use super::routes::routes;
 use super::{Cache, Config, Server, TlsFiles, Upstream};
@@ -38,6 +39,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
     let (services, probes) = services(p, raw_services, backend);
     let introspection = introspection(p, raw_introspection, backend, probes);
     let cache = cache(p, raw.cache.unwrap_or_default());
+    let admin = ops::admin(p, raw.admin.unwrap_or_default());
+    let log = ops::log(p, raw.log.unwrap_or_default());
     let routes = routes(
         p,
         raw.routes.unwrap_or_default(),
@@ -58,6 +61,9 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         introspection,
         cache,
         routes,
+        admin,
+        log,
+        source: None,
     })
 }
 

@@ -192,7 +192,7 @@ fn errors_have_client_descriptions() {
 
 fn route(prefix: &str, service: Option<&str>) -> Route {
     Route {
-        prefix: prefix.to_owned(),
+        prefix: prefix.into(),
         upstream: "youtrack".to_owned(),
         service: service.map(str::to_owned),
         allow_anonymous: false,
@@ -212,15 +212,13 @@ fn design_routes() -> Vec<Route> {
 }
 
 fn selected<'t>(table: &'t RouteTable, path: &str) -> Result<Option<&'t str>, PathError> {
-    table
-        .select(path)
-        .map(|route| route.map(|r| r.prefix.as_str()))
+    table.select(path).map(|route| route.map(|r| &*r.prefix))
 }
 
 #[test]
 fn routes_are_longest_prefix_first() {
     let table = RouteTable::new(design_routes());
-    let prefixes: Vec<&str> = table.routes().iter().map(|r| r.prefix.as_str()).collect();
+    let prefixes: Vec<&str> = table.routes().iter().map(|r| &*r.prefix).collect();
     assert_eq!(
         prefixes,
         [
@@ -292,7 +290,7 @@ fn select_table() {
 #[test]
 fn no_route_without_root() {
     let mut routes = design_routes();
-    routes.retain(|r| r.prefix != "/");
+    routes.retain(|r| &*r.prefix != "/");
     let table = RouteTable::new(routes);
     assert_eq!(selected(&table, "/"), Ok(None));
     assert_eq!(selected(&table, "/issue/DEMO-1"), Ok(None));
@@ -313,7 +311,7 @@ fn public_case_variant_falls_through() {
 fn equal_length_prefixes_keep_file_order() {
     let table = RouteTable::new(vec![route("/ab", Some("s")), route("/cd", None)]);
     assert_eq!(selected(&table, "/cd/x"), Ok(Some("/cd")));
-    assert_eq!(table.routes()[0].prefix, "/ab");
+    assert_eq!(&*table.routes()[0].prefix, "/ab");
 }
 
 /// Runs `check_target` on owned inputs; returns `(path, path_and_query, host)`.
@@ -529,7 +527,7 @@ fn assert_accepted_path_is_canonical(input: &str, path: &str, table: &RouteTable
         );
     }
     if let Ok(Some(route)) = table.select(path) {
-        let prefix = route.prefix.as_str();
+        let prefix = &*route.prefix;
         assert!(
             prefix == "/" || path == prefix || path.starts_with(&format!("{prefix}/")),
             "{input:?} selected {prefix}"

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hubgate::config::Config;
-use hubgate::server::{Server, ShutdownHandle};
+use hubgate::server::{ReloadHandle, Server, ShutdownHandle};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -277,16 +277,19 @@ fn upgrade_and_echo(req: &mut Request<Incoming>) -> Response<UpBody> {
 }
 
 /// The design.md configuration with every upstream and probe pointing at `upstream`, listening
-/// on 127.0.0.1:0; `server_extra` lines are added to `[server]`.
+/// on 127.0.0.1:0 (admin too); `server_extra` lines are added to `[server]`.
 pub fn config_text(upstream: SocketAddr, server_extra: &str) -> String {
-    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    hubgate::demo::config_text(listen, upstream, server_extra)
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    hubgate::demo::config_text(any, any, upstream, server_extra)
 }
 
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// The admin listener.
+    pub admin: SocketAddr,
     pub shutdown: ShutdownHandle,
+    pub reload: ReloadHandle,
     /// Completes when the server has stopped; yields the number of connections it cut.
     pub stopped: JoinHandle<usize>,
 }
@@ -299,11 +302,15 @@ impl Gateway {
         };
         let server = Server::bind(&config).await.expect("gateway binds");
         let addr = server.local_addr();
+        let admin = server.admin_addr();
         let shutdown = server.shutdown_handle();
+        let reload = server.reload_handle();
         let stopped = tokio::spawn(server.run());
         Gateway {
             addr,
+            admin,
             shutdown,
+            reload,
             stopped,
         }
     }

@@ -1,0 +1,242 @@
+//! The admin listener (`[admin] listen`, never the client listener): `GET /healthz`,
+//! `GET /readyz`, `GET /metrics`, and `POST /reload`, which needs the bearer token of
+//! `admin.token_file` (compared in constant time; without the file, POST is refused).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+use crate::live::Live;
+use crate::server::Phase;
+
+/// Most admin connections open at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a backend reachability answer is reused, so a polling load balancer cannot turn
+/// `/readyz` into a flood of Hub requests.
+const HUB_CHECK_REUSE: Duration = Duration::from_secs(1);
+
+type AdminResponse = Response<Full<Bytes>>;
+
+/// What the admin endpoints read.
+pub struct Admin {
+    live: Arc<Live>,
+    phase: watch::Receiver<Phase>,
+    /// The last backend reachability check, and when it was made.
+    hub_check: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
+    connections: Arc<Semaphore>,
+    accept_errors: Mutex<Option<Instant>>,
+}
+
+impl Admin {
+    pub fn new(live: Arc<Live>, phase: watch::Receiver<Phase>) -> Admin {
+        Admin {
+            live,
+            phase,
+            hub_check: tokio::sync::Mutex::new(None),
+            connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            accept_errors: Mutex::new(None),
+        }
+    }
+
+    /// Serves the admin listener until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    self.accept_failed(&error);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "too many admin connections, connection refused");
+                continue;
+            };
+            let admin = self.clone();
+            tokio::spawn(async move {
+                let service = service_fn(|request| {
+                    let admin = admin.clone();
+                    async move { Ok::<_, Infallible>(admin.answer(request, peer).await) }
+                });
+                let served = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                if let Err(error) = served {
+                    tracing::debug!(%peer, %error, "admin connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    fn accept_failed(&self, error: &std::io::Error) {
+        let mut logged = self.accept_errors.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+            *logged = Some(Instant::now());
+            tracing::warn!(%error, "admin accept failed");
+        }
+    }
+
+    async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> AdminResponse {
+        let method = request.method();
+        match request.uri().path() {
+            "/healthz" if is_read(method) => text(StatusCode::OK, "ok\n"),
+            "/readyz" if is_read(method) => self.readyz().await,
+            "/metrics" if is_read(method) => self.metrics(),
+            "/reload" if method == Method::POST => match self.refusal(&request) {
+                None => self.reload(peer).await,
+                Some(refusal) => refusal,
+            },
+            "/healthz" | "/readyz" | "/metrics" => not_allowed("GET, HEAD"),
+            "/reload" => not_allowed("POST"),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+
+    /// 200 while serving with a loaded configuration (and, with `readyz_checks_hub`, while the
+    /// token-checking backend answers); 503 once a drain has started.
+    async fn readyz(&self) -> AdminResponse {
+        if *self.phase.borrow() != Phase::Serving {
+            return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n");
+        }
+        let current = self.live.current();
+        if current.config.admin.readyz_checks_hub {
+            let mut last = self.hub_check.lock().await;
+            let reuse = last
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < HUB_CHECK_REUSE);
+            let result = match reuse {
+                Some((_, result)) => result.clone(),
+                None => {
+                    let result = current
+                        .state
+                        .auth()
+                        .backend_reachable()
+                        .await
+                        .map_err(|e| e.to_string());
+                    *last = Some((Instant::now(), result.clone()));
+                    result
+                }
+            };
+            if let Err(error) = result {
+                let body = format!("not ready: token backend: {error}\n");
+                return text(StatusCode::SERVICE_UNAVAILABLE, body);
+            }
+        }
+        text(StatusCode::OK, "ready\n")
+    }
+
+    fn metrics(&self) -> AdminResponse {
+        let (positive, negative) = self.live.current().state.auth().cache_entries();
+        let body = self.live.metrics().render(positive, negative);
+        let mut response = text(StatusCode::OK, body);
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        response
+    }
+
+    async fn reload(&self, peer: SocketAddr) -> AdminResponse {
+        tracing::info!(%peer, "reload asked on the admin listener");
+        match self.live.reload().await {
+            Ok(()) => text(StatusCode::OK, "reloaded\n"),
+            Err(error) => text(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("reload refused, the previous configuration keeps serving:\n{error}\n"),
+            ),
+        }
+    }
+
+    /// The answer to a request without `Authorization: Bearer <admin token>`; `None` for one
+    /// with it.
+    fn refusal(&self, request: &Request<Incoming>) -> Option<AdminResponse> {
+        let current = self.live.current();
+        let Some(expected) = &current.config.admin.token else {
+            let body = "admin.token_file is not set: POST endpoints are disabled\n";
+            return Some(text(StatusCode::FORBIDDEN, body));
+        };
+        let mut sent = request.headers().get_all(AUTHORIZATION).iter();
+        let presented = match (sent.next(), sent.next()) {
+            (Some(value), None) => value.as_bytes().strip_prefix(b"Bearer "),
+            _ => None,
+        };
+        match presented {
+            Some(token) if same_secret(token, expected.expose().as_bytes()) => None,
+            _ => {
+                let mut refusal = text(StatusCode::UNAUTHORIZED, "admin token required\n");
+                refusal.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"hubgate-admin\""),
+                );
+                Some(refusal)
+            }
+        }
+    }
+}
+
+fn is_read(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// Compares the SHA-256 of both in constant time: neither the content nor the length of the
+/// expected token leaks through timing.
+fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    let digest = |bytes: &[u8]| ring::digest::digest(&ring::digest::SHA256, bytes);
+    let (a, b) = (digest(presented), digest(expected));
+    let difference = a
+        .as_ref()
+        .iter()
+        .zip(b.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> AdminResponse {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn not_allowed(allow: &'static str) -> AdminResponse {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_by_content_only() {
+        assert!(same_secret(b"0123456789abcdef", b"0123456789abcdef"));
+        assert!(!same_secret(b"0123456789abcdeF", b"0123456789abcdef"));
+        assert!(!same_secret(b"0123456789abcdef0", b"0123456789abcdef"));
+        assert!(!same_secret(b"", b"0123456789abcdef"));
+    }
+}
