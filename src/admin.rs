@@ -98,7 +98,7 @@ impl Admin {
         match request.uri().path() {
             "/healthz" if is_read(method) => text(StatusCode::OK, "ok\n"),
             "/readyz" if is_read(method) => self.readyz().await,
-            "/metrics" if is_read(method) => self.metrics(),
+            "/metrics" if is_read(method) => self.metrics().await,
             "/reload" if method == Method::POST => match self.refusal(&request) {
                 None => self.reload(peer).await,
                 Some(refusal) => refusal,
@@ -142,8 +142,8 @@ impl Admin {
         text(StatusCode::OK, "ready\n")
     }
 
-    fn metrics(&self) -> AdminResponse {
-        let (positive, negative) = self.live.current().state.auth().cache_entries();
+    async fn metrics(&self) -> AdminResponse {
+        let (positive, negative) = self.live.current().state.auth().cache_entries().await;
         let body = self.live.metrics().render(positive, negative);
         let mut response = text(StatusCode::OK, body);
         response.headers_mut().insert(

@@ -178,7 +178,7 @@ impl Metrics {
         );
         r.register(
             "cache_entries",
-            "Verdicts cached now, positive and negative (approximate)",
+            "Verdicts cached now, positive and negative",
             self.cache_entries.clone(),
         );
         r.register(

@@ -44,8 +44,18 @@ async fn connect(
     cert: &TestCert,
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
+    connect_trusting(gateway, std::slice::from_ref(&cert.der), alpn).await
+}
+
+async fn connect_trusting(
+    gateway: &Gateway,
+    trusted: &[rustls::pki_types::CertificateDer<'static>],
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der.clone()).expect("root");
+    for der in trusted {
+        roots.add(der.clone()).expect("root");
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -153,4 +163,57 @@ async fn an_http2_authority_that_disagrees_with_host_is_refused() {
     let body: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
     assert_eq!(body["error"], "invalid_request");
     assert!(upstream.seen().is_empty());
+}
+
+/// The certificate a TLS connection was served.
+fn served(
+    tls: &tokio_rustls::client::TlsStream<TcpStream>,
+) -> rustls::pki_types::CertificateDer<'static> {
+    let chain = tls.get_ref().1.peer_certificates().expect("a certificate");
+    chain[0].clone().into_owned()
+}
+
+async fn http1_status(tls: tokio_rustls::client::TlsStream<TcpStream>) -> u16 {
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("h1 handshake");
+    tokio::spawn(connection);
+    let request = Request::get("/issues")
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    collect(response).await.status.as_u16()
+}
+
+/// Certificates are read at start and at each reload: one renewed on disk is served to new
+/// connections after the reload, while connections opened before keep working.
+#[tokio::test]
+async fn a_certificate_swapped_on_disk_is_served_after_reload() {
+    let upstream = Upstream::start().await;
+    let first = test_cert();
+    let dir = first._dir.path();
+    let config = dir.join("hubgate.toml");
+    std::fs::write(&config, config_text(upstream.addr, &first.server_extra)).expect("config");
+    let gateway = Gateway::from_file(&config).await;
+    let renewed =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let both = [first.der.clone(), renewed.cert.der().clone()];
+
+    let before = connect_trusting(&gateway, &both, &[b"http/1.1"]).await;
+    assert_eq!(served(&before), first.der);
+    std::fs::write(dir.join("cert.pem"), renewed.cert.pem()).expect("write cert");
+    std::fs::write(dir.join("key.pem"), renewed.signing_key.serialize_pem()).expect("write key");
+    let unreloaded = connect_trusting(&gateway, &both, &[b"http/1.1"]).await;
+    assert_eq!(served(&unreloaded), first.der, "read only on reload");
+
+    gateway.reload.reload().await.expect("reload");
+    let after = connect_trusting(&gateway, &both, &[b"http/1.1"]).await;
+    assert_eq!(&served(&after), renewed.cert.der());
+    assert_eq!(http1_status(after).await, 200);
+    assert_eq!(
+        http1_status(before).await,
+        200,
+        "an older connection keeps working"
+    );
 }

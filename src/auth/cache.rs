@@ -156,8 +156,10 @@ impl VerdictCache {
         }
     }
 
-    /// Entries held now, (positive, negative): approximate, as moka counts them.
-    pub fn entries(&self) -> (u64, u64) {
+    /// Entries held now, (positive, negative), once moka's pending bookkeeping is done.
+    pub async fn entries(&self) -> (u64, u64) {
+        self.positive.run_pending_tasks().await;
+        self.negative.run_pending_tasks().await;
         (self.positive.entry_count(), self.negative.entry_count())
     }
 

@@ -113,9 +113,9 @@ impl Auth {
         })
     }
 
-    /// Verdicts cached now: (positive, negative), approximately.
-    pub fn cache_entries(&self) -> (u64, u64) {
-        self.cache.entries()
+    /// Verdicts cached now: (positive, negative).
+    pub async fn cache_entries(&self) -> (u64, u64) {
+        self.cache.entries().await
     }
 
     /// Whether the backend answers (for `/readyz` with `admin.readyz_checks_hub`).

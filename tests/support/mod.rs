@@ -300,6 +300,18 @@ impl Gateway {
             Ok(config) => config,
             Err(error) => panic!("test config invalid: {error}"),
         };
+        Gateway::serve(config).await
+    }
+
+    /// A gateway whose configuration is read from `path`: reloads read it again.
+    pub async fn from_file(path: &Path) -> Gateway {
+        match Config::load(path) {
+            Ok(config) => Gateway::serve(config).await,
+            Err(error) => panic!("test config invalid: {error}"),
+        }
+    }
+
+    async fn serve(config: Config) -> Gateway {
         let server = Server::bind(&config).await.expect("gateway binds");
         let addr = server.local_addr();
         let admin = server.admin_addr();
@@ -1382,5 +1394,43 @@ pub mod h2c {
         let response = sender.send_request(request).await.expect("h2 response");
         assert_eq!(response.version(), http::Version::HTTP_2);
         collect(response).await
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// The admin listener.
+
+pub mod admin {
+    use super::{empty, get, send, Answer, Gateway};
+
+    /// `GET path` on the admin listener.
+    pub async fn get_admin(gateway: &Gateway, path: &str) -> Answer {
+        let request = get(gateway.admin, path).body(empty()).expect("request");
+        send(gateway.admin, request).await
+    }
+
+    /// `POST /reload`, with `Authorization: Bearer {token}` when given.
+    pub async fn post_reload(gateway: &Gateway, token: Option<&str>) -> Answer {
+        let mut request = get(gateway.admin, "/reload").method("POST");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        send(gateway.admin, request.body(empty()).expect("request")).await
+    }
+
+    /// The OpenMetrics text of `/metrics`.
+    pub async fn metrics(gateway: &Gateway) -> String {
+        let answer = get_admin(gateway, "/metrics").await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.text()
+    }
+
+    /// The value of the sample written exactly as `series` (`name{labels}`); 0 when absent.
+    pub fn sample(metrics: &str, series: &str) -> f64 {
+        metrics
+            .lines()
+            .filter_map(|line| line.strip_prefix(series))
+            .find_map(|rest| rest.strip_prefix(' '))
+            .map_or(0.0, |value| value.parse().expect("a number"))
     }
 }
