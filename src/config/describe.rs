@@ -15,7 +15,38 @@ impl Config {
         self.describe_services(&mut out);
         self.describe_introspection(&mut out);
         self.describe_routes(&mut out);
+        self.describe_operations(&mut out);
         out
+    }
+
+    fn describe_operations(&self, out: &mut String) {
+        let a = &self.admin;
+        let post = if a.token.is_some() {
+            "POST /reload with the admin token"
+        } else {
+            "POST disabled (no admin.token_file)"
+        };
+        let hub = if a.readyz_checks_hub {
+            ", /readyz checks the token backend"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "admin {}: /healthz, /readyz, /metrics; {post}{hub}",
+            a.listen
+        );
+        let l = &self.log;
+        let format = match l.format {
+            super::LogFormat::Text => "text",
+            super::LogFormat::Json => "json",
+        };
+        let access = if l.access_log { "on" } else { "off" };
+        let _ = writeln!(
+            out,
+            "log level {}, format {format}, access log {access}",
+            l.level
+        );
     }
 
     fn describe_server(&self, out: &mut String) {

@@ -388,3 +388,12 @@ fn the_admin_token_is_read_from_its_file_and_never_shown() {
     assert!(!format!("{config:?}").contains("0123456789abcdef0123"));
     assert_eq!(config.log.format, LogFormat::Json);
 }
+
+#[test]
+fn the_admin_listener_never_shares_the_client_one() {
+    let text = format!("{MINIMAL}\n[admin]\nlisten = \"0.0.0.0:8080\"\n");
+    assert_eq!(
+        problems(&text),
+        vec!["admin.listen: 0.0.0.0:8080 is server.listen too: the admin listener never shares the client one"]
+    );
+}

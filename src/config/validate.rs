@@ -40,6 +40,15 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
     let introspection = introspection(p, raw_introspection, backend, probes);
     let cache = cache(p, raw.cache.unwrap_or_default());
     let admin = ops::admin(p, raw.admin.unwrap_or_default());
+    if admin.listen == server.listen && admin.listen.port() != 0 {
+        p.add(
+            "admin.listen",
+            format!(
+                "{} is server.listen too: the admin listener never shares the client one",
+                admin.listen
+            ),
+        );
+    }
     let log = ops::log(p, raw.log.unwrap_or_default());
     let routes = routes(
         p,

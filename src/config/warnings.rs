@@ -31,6 +31,13 @@ impl Config {
                  tokens cross the network in clear text unless a TLS proxy sits in front"
             ));
         }
+        let admin = self.admin.listen.ip();
+        if !admin.is_loopback() {
+            warnings.push(format!(
+                "admin.listen: {admin} is not a loopback address: /metrics and /readyz answer \
+                 anyone who can reach it; keep it on a management network or firewall it"
+            ));
+        }
         warnings
     }
 }
@@ -75,9 +82,10 @@ service = "youtrack"
         let text = BASE.replace("127.0.0.1:8080", "0.0.0.0:8080").replace(
             "service = \"youtrack\"",
             "service = \"youtrack\"\nallow_anonymous = true",
-        ) + "\n[cache]\nttl = \"30s\"\nstale_if_error = \"301s\"\n";
+        ) + "\n[cache]\nttl = \"30s\"\nstale_if_error = \"301s\"\n"
+            + "\n[admin]\nlisten = \"10.0.0.5:9901\"\n";
         let found = warnings(&text);
-        assert_eq!(found.len(), 3, "{found:#?}");
+        assert_eq!(found.len(), 4, "{found:#?}");
         assert!(found[0].starts_with("cache.stale_if_error:"), "{found:#?}");
         assert!(
             found[1].starts_with("routes[0].allow_anonymous:"),
@@ -87,7 +95,11 @@ service = "youtrack"
             found[2].starts_with("server.tls_cert: TLS is off on 0.0.0.0"),
             "{found:#?}"
         );
+        assert!(
+            found[3].starts_with("admin.listen: 10.0.0.5 is not a loopback"),
+            "{found:#?}"
+        );
         let just_enough = text.replace("301s", "300s");
-        assert_eq!(warnings(&just_enough).len(), 2);
+        assert_eq!(warnings(&just_enough).len(), 3);
     }
 }

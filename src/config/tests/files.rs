@@ -169,6 +169,8 @@ routes (longest prefix wins):
   /rest                  youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no          probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
   /api                   youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no          probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
   /                      youtrack   - (public)                                        -           any service's probe, if a token is sent
+admin 127.0.0.1:9901: /healthz, /readyz, /metrics; POST disabled (no admin.token_file)
+log level info, format text, access log on
 ";
     assert_eq!(described, want);
 }
