@@ -174,7 +174,7 @@ impl Admin {
         };
         let mut sent = request.headers().get_all(AUTHORIZATION).iter();
         let presented = match (sent.next(), sent.next()) {
-            (Some(value), None) => value.as_bytes().strip_prefix(b"Bearer "),
+            (Some(value), None) => bearer_token(value.as_bytes()),
             _ => None,
         };
         match presented {
@@ -189,6 +189,12 @@ impl Admin {
             }
         }
     }
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive, RFC 7235).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then_some(token)
 }
 
 fn is_read(method: &Method) -> bool {
@@ -230,7 +236,15 @@ fn not_allowed(allow: &'static str) -> AdminResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::same_secret;
+    use super::{bearer_token, same_secret};
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"bEARER abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abcdef"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
+    }
 
     #[test]
     fn secrets_compare_by_content_only() {
