@@ -144,7 +144,7 @@ impl Admin {
 
     async fn metrics(&self) -> AdminResponse {
         let (positive, negative) = self.live.current().state.auth().cache_entries().await;
-        let body = self.live.metrics().render(positive, negative);
+        let body = self.live.metrics().render(positive, negative, 0);
         let mut response = text(StatusCode::OK, body);
         response.headers_mut().insert(
             CONTENT_TYPE,

@@ -49,6 +49,10 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub admin: Admin,
     pub log: Log,
+    /// `[hub]`: acting in Hub for the security team (absent: revocations stay local).
+    pub hub: Option<Hub>,
+    /// `[fleet]`: revocations shared by every instance through Redis.
+    pub fleet: Option<Fleet>,
     /// The file this configuration was read from: what a reload reads again.
     pub source: Option<PathBuf>,
 }
@@ -61,6 +65,26 @@ pub struct Admin {
     pub token: Option<Secret>,
     /// Whether `/readyz` also requires the token-checking backend to answer.
     pub readyz_checks_hub: bool,
+    /// Where revocations are kept across restarts (without a fleet, the only copy).
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `[hub]`: Hub's REST API base (`https://youtrack.example.com/hub`) and a bot's permanent
+/// token with YouTrack Administration scope.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    /// Without a trailing `/`; `{url}/api/rest/...` are the endpoints.
+    pub url: Uri,
+    pub admin_token: Secret,
+}
+
+/// `[fleet]`.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// `redis://` or `rediss://` URL; it may carry a password, so it is never logged whole.
+    pub redis_url: Secret,
+    /// The Pub/Sub channel; the set of revocations is kept under `{channel}:set`.
+    pub channel: String,
 }
 
 /// `[log]`.

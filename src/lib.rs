@@ -32,6 +32,7 @@ pub mod live;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
+pub mod revocation;
 pub mod server;
 pub mod sim;
 pub mod systemd;

@@ -119,6 +119,15 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_refused: Counter,
     config_reloads: Family<ResultLabels, Counter>,
+    revocations_active: Gauge,
+    revocations_applied: Family<SourceLabels, Counter>,
+    revocation_propagation: Histogram,
+    fleet_connected: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
 }
 
 /// 0.5 ms to ~65 s in factors of 2: covers a cache hit and a stalled upstream.
@@ -148,6 +157,10 @@ impl Metrics {
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
             config_reloads: Family::default(),
+            revocations_active: Gauge::default(),
+            revocations_applied: Family::default(),
+            revocation_propagation: latency_histogram(),
+            fleet_connected: Gauge::default(),
         };
         metrics.register();
         metrics
@@ -219,14 +232,38 @@ impl Metrics {
             self.config_reloads.clone(),
         );
         r.register(
+            "revocations_active",
+            "Revocations in force at this instance",
+            self.revocations_active.clone(),
+        );
+        r.register(
+            "revocations_applied",
+            "Revocation changes applied, by source: local (this instance's admin API, its \
+             state file) or fleet (Redis)",
+            self.revocations_applied.clone(),
+        );
+        r.register_with_unit(
+            "revocation_propagation",
+            "Time from a revocation's publication by one instance to its application here",
+            Unit::Seconds,
+            self.revocation_propagation.clone(),
+        );
+        r.register(
+            "fleet_connected",
+            "1 while the fleet's Redis is connected and its full set loaded, else 0",
+            self.fleet_connected.clone(),
+        );
+        r.register(
             "build",
             "hubgate version",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
     }
 
-    /// The OpenMetrics text exposition, with the cache sizes given as they are now.
-    pub fn render(&self, positive: u64, negative: u64) -> String {
+    /// The OpenMetrics text exposition, with the cache sizes and revocations in force now.
+    pub fn render(&self, positive: u64, negative: u64, revocations: usize) -> String {
+        self.revocations_active
+            .set(i64::try_from(revocations).unwrap_or(i64::MAX));
         let set = |kind, n: u64| {
             self.cache_entries
                 .get_or_create(&KindLabels { kind })
@@ -308,6 +345,21 @@ impl Metrics {
         self.connections_refused.inc();
     }
 
+    /// `source`: `local` or `fleet`.
+    pub fn revocation_applied(&self, source: &'static str) {
+        self.revocations_applied
+            .get_or_create(&SourceLabels { source })
+            .inc();
+    }
+
+    pub fn revocation_propagation(&self, elapsed: Duration) {
+        self.revocation_propagation.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn fleet_connected(&self, connected: bool) {
+        self.fleet_connected.set(i64::from(connected));
+    }
+
     pub fn config_reload(&self, ok: bool) {
         let result = if ok { "success" } else { "error" };
         self.config_reloads
@@ -349,7 +401,7 @@ mod tests {
         );
         metrics.auth_decision(&api, AuthOutcome::insufficient_scope);
         metrics.config_reload(false);
-        let text = metrics.render(7, 2);
+        let text = metrics.render(7, 2, 1);
         for line in [
             r#"hubgate_requests_total{route="/api",method="GET",status="200"} 1"#,
             r#"hubgate_requests_total{route="/api",method="other",status="401"} 1"#,
@@ -359,6 +411,7 @@ mod tests {
             r#"hubgate_cache_entries{kind="negative"} 2"#,
             r#"hubgate_config_reloads_total{result="error"} 1"#,
             r#"hubgate_connections_open 0"#,
+            r#"hubgate_revocations_active 1"#,
             concat!(
                 r#"hubgate_build_info{version=""#,
                 env!("CARGO_PKG_VERSION"),

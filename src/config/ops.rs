@@ -1,11 +1,12 @@
-//! The sections for running the gateway: `[admin]` (the admin listener and its token) and
-//! `[log]` (level, format, access log).
+//! The sections for running the gateway: `[admin]` (the admin listener, its token, the state
+//! directory), `[log]` (level, format, access log), `[hub]` (acting in Hub) and `[fleet]`
+//! (revocations shared through Redis).
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::checks::Problems;
-use super::raw::{RawAdmin, RawLog};
-use super::{Admin, Log, LogFormat, Secret};
+use super::checks::{http_url, Problems};
+use super::raw::{RawAdmin, RawFleet, RawHub, RawLog};
+use super::{Admin, Fleet, Hub, Log, LogFormat, Secret};
 
 const DEFAULT_ADMIN_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9901);
@@ -41,11 +42,75 @@ pub(super) fn admin(p: &mut Problems, raw: RawAdmin) -> Admin {
             }
             Some(Secret::new(token))
         });
+    let state_dir = p.path("admin.state_dir", raw.state_dir);
+    if let Some(dir) = &state_dir {
+        if !dir.is_dir() {
+            let shown = dir.display().to_string();
+            p.add("admin.state_dir", format!("{shown:?} is not a directory"));
+        }
+    }
     Admin {
         listen,
         token,
         readyz_checks_hub: p.flag("admin.readyz_checks_hub", raw.readyz_checks_hub, false),
+        state_dir,
     }
+}
+
+pub(super) fn hub(p: &mut Problems, raw: RawHub) -> Option<Hub> {
+    let what = r#"Hub's base URL, e.g. "https://youtrack.example.com/hub""#;
+    let url = p
+        .required_text("hub.url", raw.url, what)
+        .and_then(|text| http_url(p, "hub.url", &text).map(|url| (text, url)))
+        .and_then(|(text, url)| {
+            if url.uri.query().is_some() {
+                p.add("hub.url", format!("{text:?} has a query"));
+                return None;
+            }
+            text.trim_end_matches('/').parse().ok()
+        });
+    let key = "hub.admin_token_file";
+    if raw.admin_token_file.is_none() {
+        p.add(
+            key,
+            "missing (a file holding a permanent token with YouTrack Administration scope)",
+        );
+    }
+    let admin_token = p
+        .path(key, raw.admin_token_file)
+        .and_then(|path| p.secret_file(key, &path));
+    Some(Hub {
+        url: url?,
+        admin_token: Secret::new(admin_token?),
+    })
+}
+
+pub(super) fn fleet(p: &mut Problems, raw: RawFleet) -> Option<Fleet> {
+    let key = "fleet.redis_url";
+    let what = r#"e.g. "redis://127.0.0.1:6379/0""#;
+    let redis_url = p.required_text(key, raw.redis_url, what).filter(|url| {
+        let known = url.starts_with("redis://") || url.starts_with("rediss://");
+        if !known {
+            p.add(
+                key,
+                format!("must start with redis:// or rediss:// ({what})"),
+            );
+        }
+        known
+    });
+    let channel = p
+        .text("fleet.channel", raw.channel)
+        .unwrap_or_else(|| "hubgate:revocations".to_owned());
+    if channel.is_empty() || channel.chars().any(|c| c.is_control() || c == ' ') {
+        p.add(
+            "fleet.channel",
+            "must be non-empty, without spaces or control characters",
+        );
+    }
+    Some(Fleet {
+        redis_url: Secret::new(redis_url?),
+        channel,
+    })
 }
 
 pub(super) fn log(p: &mut Problems, raw: RawLog) -> Log {

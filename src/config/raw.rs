@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     pub routes: Option<Vec<RawRoute>>,
     pub admin: Option<RawAdmin>,
     pub log: Option<RawLog>,
+    pub hub: Option<RawHub>,
+    pub fleet: Option<RawFleet>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +115,21 @@ pub(super) struct RawAdmin {
     pub listen: Text,
     pub token_file: Text,
     pub readyz_checks_hub: Flag,
+    pub state_dir: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a [hub] table")]
+pub(super) struct RawHub {
+    pub url: Text,
+    pub admin_token_file: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(expecting = "a [fleet] table")]
+pub(super) struct RawFleet {
+    pub redis_url: Text,
+    pub channel: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +151,8 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "routes",
     "admin",
     "log",
+    "hub",
+    "fleet",
 ];
 pub(super) const SERVER_KEYS: &[&str] = &[
     "listen",
@@ -164,7 +183,9 @@ pub(super) const INTROSPECTION_KEYS: &[&str] = &[
 ];
 pub(super) const CACHE_KEYS: &[&str] = &["ttl", "negative_ttl", "max_entries", "stale_if_error"];
 pub(super) const ROUTE_KEYS: &[&str] = &["prefix", "upstream", "service", "allow_anonymous"];
-pub(super) const ADMIN_KEYS: &[&str] = &["listen", "token_file", "readyz_checks_hub"];
+pub(super) const ADMIN_KEYS: &[&str] = &["listen", "token_file", "readyz_checks_hub", "state_dir"];
+pub(super) const HUB_KEYS: &[&str] = &["url", "admin_token_file"];
+pub(super) const FLEET_KEYS: &[&str] = &["redis_url", "channel"];
 pub(super) const LOG_KEYS: &[&str] = &["level", "format", "access_log"];
 
 /// One step of a key path.
@@ -265,6 +286,8 @@ fn known_keys(parent: &[Step]) -> &'static [&'static str] {
         1 if section("cache") => CACHE_KEYS,
         1 if section("admin") => ADMIN_KEYS,
         1 if section("log") => LOG_KEYS,
+        1 if section("hub") => HUB_KEYS,
+        1 if section("fleet") => FLEET_KEYS,
         2 if section("routes") => ROUTE_KEYS,
         2 if section("upstreams") => UPSTREAM_KEYS,
         2 if section("services") => SERVICE_KEYS,

@@ -208,6 +208,8 @@ fn example_file_documents_every_key() {
         raw::ROUTE_KEYS,
         raw::ADMIN_KEYS,
         raw::LOG_KEYS,
+        raw::HUB_KEYS,
+        raw::FLEET_KEYS,
     ];
     let mut checked = 0;
     for key in tables.concat() {
@@ -219,7 +221,7 @@ fn example_file_documents_every_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 40);
+    assert_eq!(checked, 45);
 }
 
 #[test]
@@ -237,6 +239,8 @@ fn key_lists_match_the_structs() {
         section("[[routes]]", raw::ROUTE_KEYS),
         section("[admin]", raw::ADMIN_KEYS),
         section("[log]", raw::LOG_KEYS),
+        section("[hub]", raw::HUB_KEYS),
+        section("[fleet]", raw::FLEET_KEYS),
     ]
     .concat();
     let found = problems(&text);
@@ -245,7 +249,7 @@ fn key_lists_match_the_structs() {
         found.iter().all(|p| !p.starts_with("unknown key")),
         "{found:#?}"
     );
-    assert_eq!(raw::TOP_KEYS.len(), 8);
+    assert_eq!(raw::TOP_KEYS.len(), 10);
 }
 
 #[test]

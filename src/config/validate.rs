@@ -50,6 +50,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         );
     }
     let log = ops::log(p, raw.log.unwrap_or_default());
+    let hub = raw.hub.and_then(|raw| ops::hub(p, raw));
+    let fleet = raw.fleet.and_then(|raw| ops::fleet(p, raw));
     let routes = routes(
         p,
         raw.routes.unwrap_or_default(),
@@ -72,6 +74,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<String>> {
         routes,
         admin,
         log,
+        hub,
+        fleet,
         source: None,
     })
 }
