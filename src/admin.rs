@@ -1,6 +1,7 @@
 //! The admin listener (`[admin] listen`, never the client listener): `GET /healthz`,
-//! `GET /readyz`, `GET /metrics`, and `POST /reload`, which needs the bearer token of
-//! `admin.token_file` (compared in constant time; without the file, POST is refused).
+//! `GET /readyz`, `GET /metrics` for anyone who can reach it; `POST /reload` and the
+//! revocations API (`POST`/`GET /revocations`, `DELETE /revocations/{id}`) with the bearer
+//! token of `admin.token_file` (compared in constant time; without the file they are refused).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,8 +20,12 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::live::Live;
+use crate::revocation::fleet::FleetStatus;
+use crate::revocation::service::{RevokeError, Revoker};
 use crate::server::Phase;
 
+/// Largest request body read (a revocation request).
+const MAX_BODY: usize = 64 * 1024;
 /// Most admin connections open at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +38,7 @@ type AdminResponse = Response<Full<Bytes>>;
 /// What the admin endpoints read.
 pub struct Admin {
     live: Arc<Live>,
+    revoker: Arc<Revoker>,
     phase: watch::Receiver<Phase>,
     /// The last backend reachability check, and when it was made.
     hub_check: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
@@ -41,9 +47,10 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(live: Arc<Live>, phase: watch::Receiver<Phase>) -> Admin {
+    pub fn new(live: Arc<Live>, revoker: Arc<Revoker>, phase: watch::Receiver<Phase>) -> Admin {
         Admin {
             live,
+            revoker,
             phase,
             hub_check: tokio::sync::Mutex::new(None),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
@@ -94,27 +101,89 @@ impl Admin {
     }
 
     async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> AdminResponse {
-        let method = request.method();
-        match request.uri().path() {
-            "/healthz" if is_read(method) => text(StatusCode::OK, "ok\n"),
-            "/readyz" if is_read(method) => self.readyz().await,
-            "/metrics" if is_read(method) => self.metrics().await,
-            "/reload" if method == Method::POST => match self.refusal(&request) {
-                None => self.reload(peer).await,
-                Some(refusal) => refusal,
-            },
-            "/healthz" | "/readyz" | "/metrics" => not_allowed("GET, HEAD"),
-            "/reload" => not_allowed("POST"),
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        match path.as_str() {
+            "/healthz" if is_read(&method) => return text(StatusCode::OK, "ok\n"),
+            "/readyz" if is_read(&method) => return self.readyz().await,
+            "/metrics" if is_read(&method) => return self.metrics().await,
+            "/healthz" | "/readyz" | "/metrics" => return not_allowed("GET, HEAD"),
+            _ => {}
+        }
+        let revocation = path.strip_prefix("/revocations/");
+        let allowed = match (path.as_str(), revocation) {
+            ("/reload", _) => "POST",
+            ("/revocations", _) => "GET, POST",
+            (_, Some(id)) if !id.is_empty() && !id.contains('/') => "DELETE",
+            _ => return text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+        if !allowed.split(", ").any(|m| m == method.as_str()) {
+            return not_allowed(allowed);
+        }
+        if let Some(refusal) = self.refusal(&request) {
+            return refusal;
+        }
+        match (method, revocation) {
+            (Method::DELETE, Some(id)) => self.withdraw(id, peer).await,
+            (Method::GET, _) => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "revocations": self.revoker.list(),
+                }),
+            ),
+            (_, _) if path == "/reload" => self.reload(peer).await,
+            (_, _) => self.revoke(request, peer).await,
+        }
+    }
+
+    async fn revoke(&self, request: Request<Incoming>, peer: SocketAddr) -> AdminResponse {
+        let body = match read_body(request).await {
+            Ok(body) => body,
+            Err(refusal) => return refusal,
+        };
+        tracing::info!(%peer, "revocation asked on the admin listener");
+        match self.revoker.revoke(&body).await {
+            Ok(revoked) => json(StatusCode::CREATED, &revoked),
+            Err(error) => revoke_error(&error),
+        }
+    }
+
+    async fn withdraw(&self, id: &str, peer: SocketAddr) -> AdminResponse {
+        tracing::info!(%peer, "revocation withdrawal asked on the admin listener");
+        match self.revoker.withdraw(id).await {
+            Ok(removed) => json(StatusCode::OK, &serde_json::json!({ "withdrawn": removed })),
+            Err(error) => revoke_error(&error),
         }
     }
 
     /// 200 while serving with a loaded configuration (and, with `readyz_checks_hub`, while the
     /// token-checking backend answers); 503 once a drain has started.
     async fn readyz(&self) -> AdminResponse {
-        if *self.phase.borrow() != Phase::Serving {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n");
+        let phase = *self.phase.borrow();
+        let fleet = self.revoker.fleet().map(|fleet| (fleet.status(), fleet));
+        match (phase, &fleet) {
+            (Phase::Serving, _) => {}
+            (Phase::Loading, Some((status, fleet))) => {
+                let body = format!(
+                    "not ready: loading revocations from the fleet (Redis at {}: {status:?})\n",
+                    fleet.redis_addr()
+                );
+                return text(StatusCode::SERVICE_UNAVAILABLE, body);
+            }
+            (Phase::Loading, None) => {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: starting\n");
+            }
+            _ => return text(StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n"),
         }
+        let fleet_note = match fleet {
+            None | Some((FleetStatus::Connected | FleetStatus::Connecting, _)) => String::new(),
+            Some((FleetStatus::Disconnected { since_unix, error }, fleet)) => format!(
+                " (fleet: Redis at {} unreachable since {since_unix} (Unix time): {error}; \
+                 enforcing the {} revocations known)",
+                fleet.redis_addr(),
+                self.revoker.list().len()
+            ),
+        };
         let current = self.live.current();
         if current.config.admin.readyz_checks_hub {
             let mut last = self.hub_check.lock().await;
@@ -139,12 +208,13 @@ impl Admin {
                 return text(StatusCode::SERVICE_UNAVAILABLE, body);
             }
         }
-        text(StatusCode::OK, "ready\n")
+        text(StatusCode::OK, format!("ready{fleet_note}\n"))
     }
 
     async fn metrics(&self) -> AdminResponse {
         let (positive, negative) = self.live.current().state.auth().cache_entries().await;
-        let body = self.live.metrics().render(positive, negative, 0);
+        let revocations = self.revoker.list().len();
+        let body = self.live.metrics().render(positive, negative, revocations);
         let mut response = text(StatusCode::OK, body);
         response.headers_mut().insert(
             CONTENT_TYPE,
@@ -169,7 +239,7 @@ impl Admin {
     fn refusal(&self, request: &Request<Incoming>) -> Option<AdminResponse> {
         let current = self.live.current();
         let Some(expected) = &current.config.admin.token else {
-            let body = "admin.token_file is not set: POST endpoints are disabled\n";
+            let body = "admin.token_file is not set: /reload and /revocations are disabled\n";
             return Some(text(StatusCode::FORBIDDEN, body));
         };
         let mut sent = request.headers().get_all(AUTHORIZATION).iter();
@@ -224,6 +294,36 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> AdminResponse {
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> AdminResponse {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut response = text(status, body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn revoke_error(error: &RevokeError) -> AdminResponse {
+    let status = match error {
+        RevokeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        RevokeError::NotFound(_) => StatusCode::NOT_FOUND,
+    };
+    json(status, &serde_json::json!({ "error": error.to_string() }))
+}
+
+/// The whole body, up to `MAX_BODY` bytes.
+async fn read_body(request: Request<Incoming>) -> Result<Bytes, AdminResponse> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(request.into_body(), MAX_BODY);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({ "error": format!("the body is larger than {MAX_BODY} bytes or broken") }),
+        )),
+    }
 }
 
 fn not_allowed(allow: &'static str) -> AdminResponse {

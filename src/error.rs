@@ -42,6 +42,9 @@ pub enum GatewayError {
     /// Unknown, deleted, expired or banned token, or one granted for no configured service.
     #[error("the token is not valid")]
     InvalidToken,
+    /// A token, or a user, revoked at the gateway: answered exactly like `InvalidToken`.
+    #[error("the token is not valid")]
+    Revoked,
     /// A valid token whose scope lacks the route's service (its Hub ID).
     #[error("the token is not granted for service {0}")]
     InsufficientScope(String),
@@ -71,9 +74,10 @@ impl GatewayError {
             GatewayError::BadTarget(_)
             | GatewayError::BadRequest(_)
             | GatewayError::BadCredential(_) => StatusCode::BAD_REQUEST,
-            GatewayError::MissingToken | GatewayError::QueryToken | GatewayError::InvalidToken => {
-                StatusCode::UNAUTHORIZED
-            }
+            GatewayError::MissingToken
+            | GatewayError::QueryToken
+            | GatewayError::InvalidToken
+            | GatewayError::Revoked => StatusCode::UNAUTHORIZED,
             GatewayError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             GatewayError::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -106,7 +110,7 @@ impl GatewayError {
             | GatewayError::BadRequest(_)
             | GatewayError::BadCredential(_) => "invalid_request",
             GatewayError::MissingToken | GatewayError::QueryToken => "unauthorized",
-            GatewayError::InvalidToken => "invalid_token",
+            GatewayError::InvalidToken | GatewayError::Revoked => "invalid_token",
             GatewayError::InsufficientScope(_) => "insufficient_scope",
             GatewayError::AuthUnavailable(_) => "temporarily_unavailable",
             GatewayError::RateLimited(_) => "too_many_requests",
@@ -143,7 +147,7 @@ impl GatewayError {
             GatewayError::MissingToken | GatewayError::QueryToken => {
                 Some(format!("Bearer realm=\"{realm}\""))
             }
-            GatewayError::InvalidToken => {
+            GatewayError::InvalidToken | GatewayError::Revoked => {
                 Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""))
             }
             GatewayError::InsufficientScope(service) => Some(format!(

@@ -16,6 +16,7 @@
 //! - `proxy`    — `handle()`: the request path as named phases
 //! - `path`     — canonical-path check and route matching (pure, table-tested)
 //! - `forward`  — upstream pools, header hygiene, `X-Forwarded-*`, WebSocket upgrades
+//! - `hub`      — the Hub admin client: services, registration, deleting tokens in Hub
 //! - `error`    — `GatewayError`: the one error-to-HTTP mapping
 //! - `tls`      — rustls server and upstream client configuration
 //! - `sim`      — a YouTrack + Hub simulator (`hub-contract.md`) for tests, demo and benchmarks
@@ -28,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod forward;
+pub mod hub;
 pub mod live;
 pub mod metrics;
 pub mod path;

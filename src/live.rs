@@ -14,11 +14,19 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{self, Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::proxy::State;
+use crate::revocation::set::RevocationSet;
 use crate::systemd;
 use crate::tls::{self, TlsError};
 
 /// hyper's HTTP/1 read buffer cannot be smaller than this.
 const MIN_BUF_SIZE: usize = 8192;
+
+/// What outlives every configuration: the metrics and the revocations in force.
+#[derive(Clone, Default)]
+pub struct Common {
+    pub metrics: Arc<Metrics>,
+    pub revocations: Arc<RevocationSet>,
+}
 
 /// Everything built from one configuration.
 pub struct Generation {
@@ -33,7 +41,7 @@ impl Generation {
     /// `previous`: the generation being replaced (its verdict cache may carry over).
     pub fn new(
         config: Config,
-        metrics: &Arc<Metrics>,
+        common: &Common,
         previous: Option<&Generation>,
     ) -> Result<Generation, TlsError> {
         let tls = match &config.server.tls {
@@ -43,7 +51,7 @@ impl Generation {
             )?)),
             None => None,
         };
-        let state = State::new(&config, metrics.clone(), previous.map(|p| &p.state))?;
+        let state = State::new(&config, common, previous.map(|p| &p.state))?;
         Ok(Generation {
             http: http_builder(&config.server),
             config,
@@ -84,16 +92,16 @@ pub enum ReloadError {
 /// The current generation, swapped whole by [`Live::reload`].
 pub struct Live {
     current: ArcSwap<Generation>,
-    metrics: Arc<Metrics>,
+    common: Common,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
 }
 
 impl Live {
-    pub fn new(generation: Generation, metrics: Arc<Metrics>) -> Live {
+    pub fn new(generation: Generation, common: Common) -> Live {
         Live {
             current: ArcSwap::from_pointee(generation),
-            metrics,
+            common,
             reloading: tokio::sync::Mutex::new(()),
         }
     }
@@ -103,7 +111,11 @@ impl Live {
     }
 
     pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+        &self.common.metrics
+    }
+
+    pub fn common(&self) -> &Common {
+        &self.common
     }
 
     /// Reads the configuration file again and, if it is sound, serves with it from the next
@@ -112,7 +124,7 @@ impl Live {
         let _one = self.reloading.lock().await;
         systemd::reloading();
         let result = self.replace();
-        self.metrics.config_reload(result.is_ok());
+        self.common.metrics.config_reload(result.is_ok());
         match &result {
             Ok(()) => tracing::info!("configuration reloaded"),
             Err(error) => {
@@ -130,7 +142,7 @@ impl Live {
         for setting in restart_only_changes(&old.config, &config) {
             tracing::warn!("{setting} changed: it takes effect at the next restart");
         }
-        let generation = Generation::new(config, &self.metrics, Some(&old))?;
+        let generation = Generation::new(config, &self.common, Some(&old))?;
         self.current.store(Arc::new(generation));
         Ok(())
     }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hubgate::config::{Config, LogFormat, DEFAULT_CONFIG_PATH};
 use hubgate::server::{ReloadHandle, Server, ShutdownHandle};
 use hubgate::systemd;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,11 @@ enum Command {
         #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Ask Hub, as the `[hub]` bot, for what the configuration needs.
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
     /// Run the simulator and a gateway in front of it, and print curl lines to try.
     Demo {
         /// The gateway's port; the simulator takes the next one.
@@ -46,6 +52,33 @@ enum Command {
     Sim {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
+    },
+}
+
+/// `hubgate hub …`: both read `[hub] url` and `admin_token_file` from the configuration.
+#[derive(Subcommand)]
+enum HubCommand {
+    /// Print the `[services.youtrack]` and `[services.hub]` tables for this Hub.
+    Discover {
+        #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Register a client service in Hub; write its secret to a new 0600 file, print its ID.
+    Register {
+        /// The service's name in Hub.
+        #[arg(long)]
+        name: String,
+        /// The service's home URL (also its one redirect URI).
+        #[arg(long)]
+        home_url: String,
+        /// Where the client secret goes (created with mode 0600).
+        #[arg(long)]
+        secret_file: PathBuf,
+        /// Replace an existing secret file.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, short, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
     },
 }
 
@@ -60,6 +93,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, log_format } => run(&config, log_format),
         Command::Check { config } => check(&config),
+        Command::Hub { command } => hub(command),
         Command::Sim { listen } => sim(listen),
         Command::Demo { port } => demo(port),
     };
@@ -100,28 +134,47 @@ fn run(path: &Path, log_format: Option<FormatArg>) -> anyhow::Result<()> {
     init_tracing(&config.log.level, format);
     runtime()?.block_on(async {
         let server = Server::bind(&config).await?;
-        systemd::ready();
-        tracing::info!(
-            listen = %server.local_addr(),
-            admin = %server.admin_addr(),
-            config = %path.display(),
-            "hubgate serving"
-        );
-        tokio::spawn(stop_on_signal(server.shutdown_handle()));
-        tokio::spawn(reload_on_hangup(server.reload_handle()));
-        let cut = server.run().await;
+        // Handlers exist before READY=1: a signal that early must not hit its default action.
+        let signals = Signals::install()?;
+        tokio::spawn(stop_on_signal(server.shutdown_handle(), signals.stop));
+        tokio::spawn(reload_on_hangup(server.reload_handle(), signals.hangup));
+        let (listen, admin) = (server.local_addr(), server.admin_addr());
+        tracing::info!(%listen, %admin, "loading revocations");
+        let cut = server
+            .run_with(|| {
+                systemd::ready();
+                let config = path.display();
+                tracing::info!(%listen, %admin, %config, "hubgate serving");
+            })
+            .await;
         tracing::info!(cut, "hubgate stopped");
         Ok(())
     })
 }
 
+/// The signals `run` handles, installed before it reports readiness.
+struct Signals {
+    stop: (Signal, Signal),
+    hangup: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Signals> {
+        let install = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot install the {name} handler"))
+        };
+        Ok(Signals {
+            stop: (
+                install(SignalKind::terminate(), "SIGTERM")?,
+                install(SignalKind::interrupt(), "SIGINT")?,
+            ),
+            hangup: install(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+}
+
 /// SIGHUP reloads the configuration and TLS certificates (`systemctl reload hubgate`).
-async fn reload_on_hangup(reload: ReloadHandle) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot install the SIGHUP handler; reload with POST /reload");
-        return;
-    };
+async fn reload_on_hangup(reload: ReloadHandle, mut hangup: Signal) {
     while hangup.recv().await.is_some() {
         tracing::info!("SIGHUP received: reloading the configuration");
         // The outcome is logged and counted by the reload itself.
@@ -130,15 +183,7 @@ async fn reload_on_hangup(reload: ReloadHandle) {
 }
 
 /// SIGTERM or SIGINT starts a graceful shutdown; a second one closes what is still open.
-async fn stop_on_signal(shutdown: ShutdownHandle) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return;
-    };
+async fn stop_on_signal(shutdown: ShutdownHandle, (mut term, mut int): (Signal, Signal)) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received: draining"),
         _ = int.recv() => tracing::info!("SIGINT received: draining"),
@@ -156,8 +201,7 @@ async fn stop_on_signal(shutdown: ShutdownHandle) {
 /// Validates the file, and loads what a start would load (TLS certificates, upstream CAs).
 fn check(path: &Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
-    let metrics = std::sync::Arc::new(hubgate::metrics::Metrics::new());
-    hubgate::live::Generation::new(config.clone(), &metrics, None)?;
+    hubgate::live::Generation::new(config.clone(), &hubgate::live::Common::default(), None)?;
     print!("{}", config.describe());
     for warning in config.warnings() {
         eprintln!("hubgate: {}: warning: {warning}", path.display());
@@ -165,6 +209,82 @@ fn check(path: &Path) -> anyhow::Result<()> {
     println!(
         "hubgate: configuration file {} test is successful",
         path.display()
+    );
+    Ok(())
+}
+
+fn hub(command: HubCommand) -> anyhow::Result<()> {
+    init_tracing("warn", LogFormat::Text);
+    match command {
+        HubCommand::Discover { config } => hub_discover(&config),
+        HubCommand::Register {
+            name,
+            home_url,
+            secret_file,
+            force,
+            config,
+        } => hub_register(&config, &name, &home_url, &secret_file, force),
+    }
+}
+
+/// A Hub admin client from the configuration's `[hub]` (and `[introspection] ca_file`).
+fn hub_client(path: &Path) -> anyhow::Result<hubgate::hub::HubClient> {
+    let config = Config::load(path)?;
+    let Some(hub) = &config.hub else {
+        anyhow::bail!(
+            "{}: no [hub] section: set hub.url (Hub's base URL, e.g. \
+             \"https://youtrack.example.com/hub\") and hub.admin_token_file (a file holding a \
+             permanent token with YouTrack Administration scope)",
+            path.display()
+        );
+    };
+    Ok(hubgate::hub::HubClient::new(
+        hub,
+        config.introspection.ca_file.as_deref(),
+    )?)
+}
+
+/// Prints the ready-to-paste `[services.*]` block.
+fn hub_discover(path: &Path) -> anyhow::Result<()> {
+    let client = hub_client(path)?;
+    let services = runtime()?.block_on(client.services())?;
+    print!(
+        "{}",
+        hubgate::hub::discover::render(client.base(), &services)?
+    );
+    Ok(())
+}
+
+/// Registers the service; the secret goes only to `secret_file`, the ID to stdout.
+fn hub_register(
+    path: &Path,
+    name: &str,
+    home_url: &str,
+    secret_file: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
+    let web = home_url.parse::<http::Uri>().ok().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+    });
+    anyhow::ensure!(
+        web,
+        "--home-url {home_url:?} is not an absolute http(s) URL"
+    );
+    let client = hub_client(path)?;
+    // Claimed first: a file problem must not strand a secret Hub has just issued.
+    let file = hubgate::hub::secret_file::SecretFile::reserve(secret_file, force)?;
+    let registered = runtime()?.block_on(client.register(name, home_url))?;
+    file.commit(&registered.secret).with_context(|| {
+        format!(
+            "service {} registered, but its secret could not be written; \
+             generate a new one in Hub",
+            registered.id
+        )
+    })?;
+    println!("{}", registered.id);
+    eprintln!(
+        "hubgate: registered service {name:?} in Hub; its secret is in {} (mode 0600)",
+        secret_file.display()
     );
     Ok(())
 }

@@ -84,6 +84,8 @@ pub enum AuthOutcome {
     /// A malformed `Authorization` header.
     bad_request,
     invalid,
+    /// A token or user revoked at the gateway.
+    revoked,
     insufficient_scope,
     backend_error,
     rate_limited,
@@ -97,6 +99,7 @@ impl AuthOutcome {
             AuthOutcome::missing => "missing",
             AuthOutcome::bad_request => "bad_request",
             AuthOutcome::invalid => "invalid",
+            AuthOutcome::revoked => "revoked",
             AuthOutcome::insufficient_scope => "insufficient_scope",
             AuthOutcome::backend_error => "backend_error",
             AuthOutcome::rate_limited => "rate_limited",

@@ -17,6 +17,7 @@ use crate::auth::{bearer, Auth, Trace};
 use crate::config::{Config, Route};
 use crate::error::GatewayError;
 use crate::forward::{self, ClientConn, Upstream, X_REQUEST_ID};
+use crate::live::Common;
 use crate::metrics::{AuthOutcome, Metrics, Name};
 use crate::path::{self, RouteTable};
 use crate::tls::TlsError;
@@ -38,7 +39,7 @@ impl State {
     /// `previous`: the state being replaced, whose verdict cache may carry over.
     pub fn new(
         config: &Config,
-        metrics: Arc<Metrics>,
+        common: &Common,
         previous: Option<&State>,
     ) -> Result<State, TlsError> {
         let upstreams = config
@@ -48,12 +49,12 @@ impl State {
             .collect::<Result<_, TlsError>>()?;
         Ok(State {
             routes: RouteTable::new(config.routes.clone()),
-            auth: Auth::new(config, metrics.clone(), previous.map(|p| &p.auth))?,
+            auth: Auth::new(config, common, previous.map(|p| &p.auth))?,
             upstreams,
             realm: config.server.realm.clone(),
             max_headers: config.server.max_headers,
             access_log: config.log.access_log,
-            metrics,
+            metrics: common.metrics.clone(),
         })
     }
 
@@ -91,10 +92,11 @@ pub async fn handle(
     let mut response = match process(state, client, request, &request_id, &mut note).await {
         Ok(response) => response,
         Err(error) => {
+            let id = request_id.to_str().unwrap_or("-");
             if error.status().is_server_error() {
-                tracing::warn!(request_id = ?request_id, %method, %error, "request failed");
+                tracing::warn!(request_id = id, %method, %error, "request failed");
             } else {
-                tracing::debug!(request_id = ?request_id, %method, %error, "request refused");
+                tracing::debug!(request_id = id, %method, %error, "request refused");
             }
             if let (Some(kind), Some(upstream)) = (error.upstream_kind(), &note.upstream) {
                 state.metrics.upstream_error(upstream, kind);
@@ -174,6 +176,7 @@ fn auth_outcome(result: &Result<Option<Arc<Principal>>, GatewayError>) -> AuthOu
         Ok(None) => AuthOutcome::anonymous,
         Err(GatewayError::MissingToken | GatewayError::QueryToken) => AuthOutcome::missing,
         Err(GatewayError::InvalidToken) => AuthOutcome::invalid,
+        Err(GatewayError::Revoked) => AuthOutcome::revoked,
         Err(GatewayError::InsufficientScope(_)) => AuthOutcome::insufficient_scope,
         Err(GatewayError::AuthUnavailable(_)) => AuthOutcome::backend_error,
         Err(GatewayError::RateLimited(_)) => AuthOutcome::rate_limited,

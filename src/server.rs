@@ -23,9 +23,9 @@ use crate::activity::{Activity, Stamped, Tracked};
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::forward::ClientConn;
-use crate::live::{Generation, Live, ReloadError};
-use crate::metrics::Metrics;
+use crate::live::{Common, Generation, Live, ReloadError};
 use crate::proxy;
+use crate::revocation::service::{OpenError, Revoker};
 use crate::tls::TlsError;
 /// At most one "connection refused" warning per this interval.
 const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -42,11 +42,15 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Revocations(#[from] OpenError),
 }
 
 /// Where the server is in its life; connections and `/readyz` watch it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// Bound, but not accepting clients until the revocations to enforce are loaded.
+    Loading,
     Serving,
     /// No new connections; open ones finish their in-flight requests, then close.
     Draining,
@@ -61,11 +65,11 @@ pub struct ShutdownHandle(Arc<watch::Sender<Phase>>);
 impl ShutdownHandle {
     pub fn shutdown(&self) {
         self.0.send_if_modified(|phase| {
-            let serving = *phase == Phase::Serving;
-            if serving {
+            let before_drain = *phase < Phase::Draining;
+            if before_drain {
                 *phase = Phase::Draining;
             }
-            serving
+            before_drain
         });
     }
 
@@ -89,6 +93,7 @@ impl ReloadHandle {
 pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
+    revoker: Arc<Revoker>,
     /// Taken by `run`.
     admin: Option<TcpListener>,
     admin_addr: SocketAddr,
@@ -110,15 +115,22 @@ struct Shared {
 }
 
 impl Server {
-    /// Binds both listeners and prepares TLS and the upstream pools; serves nothing yet.
+    /// Loads the revocations kept, binds both listeners and prepares TLS and the upstream
+    /// pools; serves nothing yet.
     pub async fn bind(config: &Config) -> Result<Server, StartError> {
-        let metrics = Arc::new(Metrics::new());
-        let generation = Generation::new(config.clone(), &metrics, None)?;
+        let common = Common::default();
+        let generation = Generation::new(config.clone(), &common, None)?;
+        let live = Arc::new(Live::new(generation, common));
+        let revoker = Arc::new(Revoker::open(config, live.clone())?);
+        let first_phase = match revoker.fleet() {
+            Some(_) => Phase::Loading,
+            None => Phase::Serving,
+        };
         let (listener, local_addr) = listen(config.server.listen).await?;
         let (admin, admin_addr) = listen(config.admin.listen).await?;
         let max_connections = config.server.max_connections;
         let shared = Shared {
-            live: Arc::new(Live::new(generation, metrics)),
+            live,
             max_connections,
             connections: Arc::new(Semaphore::new(max_connections)),
             refused: AtomicU64::new(0),
@@ -127,9 +139,11 @@ impl Server {
         Ok(Server {
             listener,
             local_addr,
+            revoker,
             admin: Some(admin),
             admin_addr,
-            phase: Arc::new(watch::channel(Phase::Serving).0),
+            // Without a fleet the revocations are already loaded (from the state file).
+            phase: Arc::new(watch::channel(first_phase).0),
             shared: Arc::new(shared),
         })
     }
@@ -153,13 +167,37 @@ impl Server {
 
     /// Accepts until shut down, then waits up to `shutdown_timeout` for open connections to
     /// finish their in-flight requests. Returns the number of connections cut at the bound.
-    pub async fn run(mut self) -> usize {
-        let admin = Arc::new(Admin::new(self.shared.live.clone(), self.phase.subscribe()));
+    pub async fn run(self) -> usize {
+        self.run_with(|| {}).await
+    }
+
+    /// [`run`](Server::run), calling `ready` once the revocations to enforce are loaded and
+    /// clients are accepted (after the fleet's first full set, with `[fleet]`).
+    pub async fn run_with(mut self, ready: impl FnOnce()) -> usize {
+        let admin = Admin::new(
+            self.shared.live.clone(),
+            self.revoker.clone(),
+            self.phase.subscribe(),
+        );
+        let admin = Arc::new(admin);
         let admin = self
             .admin
             .take()
             .map(|l| AbortOnDrop(tokio::spawn(admin.serve(l))));
         let mut phase = self.phase.subscribe();
+        tokio::select! {
+            _ = self.revoker.loaded() => {
+                self.phase.send_if_modified(|phase| {
+                    let loading = *phase == Phase::Loading;
+                    if loading {
+                        *phase = Phase::Serving;
+                    }
+                    loading
+                });
+                ready();
+            }
+            _ = phase.wait_for(|phase| *phase >= Phase::Draining) => {}
+        }
         loop {
             let accepted = tokio::select! {
                 _ = phase.wait_for(|phase| *phase >= Phase::Draining) => break,

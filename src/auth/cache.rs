@@ -144,10 +144,12 @@ impl VerdictCache {
             positive: Cache::builder()
                 .max_capacity(config.max_entries)
                 .expire_after(PositiveExpiry)
+                .support_invalidation_closures()
                 .build(),
             negative: Cache::builder()
                 .max_capacity((config.max_entries / 4).max(1))
                 .time_to_live(config.negative_ttl)
+                .support_invalidation_closures()
                 .build(),
             in_flight: Mutex::new(HashMap::new()),
             ttl: config.ttl,
@@ -161,6 +163,34 @@ impl VerdictCache {
         self.positive.run_pending_tasks().await;
         self.negative.run_pending_tasks().await;
         (self.positive.entry_count(), self.negative.entry_count())
+    }
+
+    /// Drops the verdicts of every token whose hash starts with `fingerprint` (lower-case hex).
+    pub fn forget_fingerprint(&self, fingerprint: &str) {
+        let matches = |prefix: String| move |key: &Key| hex(&key.0).starts_with(&prefix);
+        let positive = matches(fingerprint.to_owned());
+        let negative = matches(fingerprint.to_owned());
+        let purged = self
+            .positive
+            .invalidate_entries_if(move |key, _| positive(key))
+            .and(
+                self.negative
+                    .invalidate_entries_if(move |key, _| negative(key)),
+            );
+        if let Err(error) = purged {
+            tracing::warn!(%error, "cannot purge cached verdicts");
+        }
+    }
+
+    /// Drops the positive verdicts of every token of `login` (case-insensitively).
+    pub fn forget_login(&self, login: &str) {
+        let login = login.to_lowercase();
+        let purged = self
+            .positive
+            .invalidate_entries_if(move |_, entry| entry.principal.login.to_lowercase() == login);
+        if let Err(error) = purged {
+            tracing::warn!(%error, "cannot purge cached verdicts");
+        }
     }
 
     /// The verdict for (`hash`, `service`): from the cache, or from `fetch` (run by one caller

@@ -23,7 +23,9 @@ use self::limit::{Breaker, MissBudget};
 use self::principal::{Principal, Verdict};
 use crate::config::{self, Config, Route};
 use crate::error::GatewayError;
+use crate::live::Common;
 use crate::metrics::Metrics;
+use crate::revocation::set::RevocationSet;
 use crate::tls::TlsError;
 
 /// Everything token checking needs, shared by all requests.
@@ -40,6 +42,8 @@ pub struct Auth {
     calls: Semaphore,
     timeout: std::time::Duration,
     metrics: Arc<Metrics>,
+    /// Tokens and logins the security team revoked: refused whatever Hub says.
+    revocations: Arc<RevocationSet>,
     /// What decides whether cached verdicts still mean the same after a reload.
     verdict_source: VerdictSource,
 }
@@ -67,7 +71,7 @@ impl Auth {
     /// carry over when the new settings leave them meaningful.
     pub fn new(
         config: &Config,
-        metrics: Arc<Metrics>,
+        common: &Common,
         previous: Option<&Auth>,
     ) -> Result<Auth, TlsError> {
         let services: Vec<ServiceRef> = config
@@ -108,7 +112,8 @@ impl Auth {
             breaker: same_verdicts.map_or_else(Arc::default, |p| p.breaker.clone()),
             calls: Semaphore::new(config.introspection.max_concurrent),
             timeout: config.introspection.timeout,
-            metrics,
+            metrics: common.metrics.clone(),
+            revocations: common.revocations.clone(),
             verdict_source,
         })
     }
@@ -116,6 +121,16 @@ impl Auth {
     /// Verdicts cached now: (positive, negative).
     pub async fn cache_entries(&self) -> (u64, u64) {
         self.cache.entries().await
+    }
+
+    /// Drops cached verdicts a revocation covers (they are refused anyway; this frees them).
+    pub fn forget(&self, target: &crate::revocation::Target) {
+        match target {
+            crate::revocation::Target::Fingerprint(fingerprint) => {
+                self.cache.forget_fingerprint(fingerprint)
+            }
+            crate::revocation::Target::Login(login) => self.cache.forget_login(login),
+        }
     }
 
     /// Whether the backend answers (for `/readyz` with `admin.readyz_checks_hub`).
@@ -150,6 +165,10 @@ impl Auth {
         };
         let hash = token_hash(token);
         trace.token = Some(fingerprint_bytes(&hash));
+        if let Some(id) = self.revocations.token(&hash) {
+            tracing::debug!(token = %fingerprint(&hash), revocation = %id, "revoked token refused");
+            return Err(GatewayError::Revoked);
+        }
         let check = Check {
             auth: self,
             token,
@@ -236,10 +255,18 @@ impl Check<'_> {
         self.auth.metrics.cache_lookup(outcome.name());
         let _ = self.first.set(outcome);
         self.log(service, &result, outcome);
-        result.map_err(|error| match error {
+        let verdict = result.map_err(|error| match error {
             BackendError::RateLimited(retry_after) => GatewayError::RateLimited(retry_after),
             error => GatewayError::AuthUnavailable(error),
-        })
+        })?;
+        if let Verdict::Granted(principal) = &verdict {
+            if let Some(id) = self.auth.revocations.login(&principal.login) {
+                let login = principal.login.escape_debug();
+                tracing::debug!(%login, revocation = %id, "token of a revoked user refused");
+                return Err(GatewayError::Revoked);
+            }
+        }
+        Ok(verdict)
     }
 
     fn log(&self, service: &ServiceRef, result: &Result<Verdict, BackendError>, outcome: Outcome) {

@@ -8,6 +8,9 @@
 //! - `state`: the state file in `admin.state_dir` (atomic writes, torn files detected);
 //! - `fleet`: the set shared by every instance through Redis.
 
+pub mod client;
+pub mod fleet;
+pub mod service;
 pub mod set;
 pub mod state;
 

@@ -2,6 +2,7 @@
 //! upstream that records what reached it, plus small HTTP/1.1 clients (hyper's and raw bytes).
 #![allow(dead_code)]
 
+pub mod redis;
 pub mod sim;
 
 use std::convert::Infallible;

@@ -1,0 +1,284 @@
+//! Central revocation at one instance: the admin API puts a revocation in force for the very
+//! next request (by token, by the fingerprint the access log shows, by login), withdraws it,
+//! keeps it across a restart in `admin.state_dir`, and refuses to start on a damaged state file.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use hubgate::auth::cache::{hex, token_hash};
+use hubgate::config::Config;
+use hubgate::server::{Server, StartError};
+use hubgate::sim::{Sim, YOUTRACK_SERVICE_ID};
+use serde_json::Value;
+use support::admin::{get_admin, metrics, sample};
+use support::{assert_refused, config_text, send, with_token, youtrack_token, Answer, Gateway};
+
+const ADMIN_TOKEN: &str = "fedcba9876543210fedcba9876543210";
+const INVALID: &str = "Bearer realm=\"youtrack\", error=\"invalid_token\"";
+
+/// A configuration file for `sim` with the admin token and, if given, a state directory.
+fn write_config(dir: &Path, sim: &Sim, state_dir: Option<&Path>) -> PathBuf {
+    let token_file = dir.join("admin-token");
+    std::fs::write(&token_file, ADMIN_TOKEN).expect("token file");
+    let mut admin = format!("[admin]\ntoken_file = {token_file:?}\n");
+    if let Some(state) = state_dir {
+        admin.push_str(&format!("state_dir = {state:?}\n"));
+    }
+    let text = config_text(sim.addr(), "").replace("[admin]\n", &admin);
+    let path = dir.join("hubgate.toml");
+    std::fs::write(&path, text).expect("config file");
+    path
+}
+
+/// `method path` on the admin listener with the admin token and a JSON body.
+async fn admin_call(gateway: &Gateway, method: &str, path: &str, body: Value) -> Answer {
+    let request = support::get(gateway.admin, path)
+        .method(method)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .expect("request");
+    send(gateway.admin, request).await
+}
+
+async fn revoke(gateway: &Gateway, body: Value) -> Value {
+    let answer = admin_call(gateway, "POST", "/revocations", body).await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    serde_json::from_slice(&answer.body).expect("JSON")
+}
+
+async fn start(sim: &Sim, dir: &Path, state: Option<&Path>) -> Gateway {
+    Gateway::from_file(&write_config(dir, sim, state)).await
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_on_the_very_next_request_until_withdrawn() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = start(&sim, dir.path(), None).await;
+    let (leaked, other) = (youtrack_token(&sim), youtrack_token(&sim));
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &leaked).await.status,
+        200
+    );
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &other).await.status,
+        200
+    );
+    let probes = sim.total_probes();
+
+    let created = revoke(
+        &gateway,
+        serde_json::json!({"token": leaked, "reason": "leaked"}),
+    )
+    .await;
+    let revocation = &created["revocation"];
+    assert_eq!(revocation["fingerprint"], hex(&token_hash(&leaked)));
+    assert_eq!(revocation["reason"], "leaked");
+    assert_eq!(
+        revocation["expires"],
+        Value::Null,
+        "tokens are revoked for good"
+    );
+    assert_eq!(created["persisted"], false, "no state_dir");
+    assert!(
+        !created.to_string().contains(&leaked),
+        "the token came back"
+    );
+
+    let refused = with_token(&gateway, "/api/issues", &leaked).await;
+    assert_refused(&refused, 401, INVALID, "invalid_token");
+    assert_eq!(
+        with_token(&gateway, "/hub/api/rest/users/me", &leaked)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &other).await.status,
+        200
+    );
+    assert_eq!(sim.total_probes(), probes, "refused by the gateway itself");
+
+    let text = metrics(&gateway).await;
+    assert_eq!(sample(&text, "hubgate_revocations_active"), 1.0, "{text}");
+    let revoked = "hubgate_auth_decisions_total{route=\"/api\",outcome=\"revoked\"}";
+    assert_eq!(sample(&text, revoked), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, "hubgate_revocations_applied_total{source=\"local\"}"),
+        1.0
+    );
+
+    let listed = admin_call(&gateway, "GET", "/revocations", Value::Null).await;
+    let listed: Value = serde_json::from_slice(&listed.body).expect("JSON");
+    assert_eq!(listed["revocations"][0]["id"], revocation["id"]);
+
+    let id = revocation["id"].as_str().expect("id");
+    let withdrawn = admin_call(
+        &gateway,
+        "DELETE",
+        &format!("/revocations/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text());
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &leaked).await.status,
+        200
+    );
+    let again = admin_call(
+        &gateway,
+        "DELETE",
+        &format!("/revocations/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
+async fn the_fingerprint_from_the_access_log_and_a_login_revoke_too() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = start(&sim, dir.path(), None).await;
+    let token = youtrack_token(&sim);
+    let logged = hex(&token_hash(&token))[..12].to_owned();
+    revoke(
+        &gateway,
+        serde_json::json!({"fingerprint": logged.to_uppercase()}),
+    )
+    .await;
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &token).await.status,
+        401
+    );
+
+    let oauth = sim.demo().both_oauth.clone();
+    let admins = sim
+        .mint_permanent(
+            "admin",
+            YOUTRACK_SERVICE_ID,
+            hubgate::sim::PermStyle::EntityId,
+        )
+        .expect("admin");
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &oauth).await.status,
+        200
+    );
+    let created = revoke(
+        &gateway,
+        serde_json::json!({"login": "ALICE", "ttl": "24h"}),
+    )
+    .await;
+    let expires = created["revocation"]["expires"].as_u64().expect("expires");
+    let created_at = created["revocation"]["created"].as_u64().expect("created");
+    assert_eq!(expires - created_at, 24 * 3600);
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &oauth).await.status,
+        401
+    );
+    assert_eq!(
+        with_token(&gateway, "/hub/api/rest/users/me", &oauth)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &admins).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_refuses_bad_requests_clearly() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = start(&sim, dir.path(), None).await;
+    for (body, why) in [
+        (serde_json::json!({"login": "alice"}), "needs a ttl"),
+        (
+            serde_json::json!({"fingerprint": "abc"}),
+            "12 to 64 hex digits",
+        ),
+        (
+            serde_json::json!({"token": "a", "login": "b"}),
+            "exactly one",
+        ),
+        (
+            serde_json::json!({"token": "perm:x", "ttl": "soon"}),
+            "not a duration",
+        ),
+        (
+            serde_json::json!({"token": "perm:x", "color": "red"}),
+            "expected {",
+        ),
+    ] {
+        let answer = admin_call(&gateway, "POST", "/revocations", body).await;
+        assert_eq!(answer.status, 400, "{}", answer.text());
+        assert!(answer.text().contains(why), "{why}: {}", answer.text());
+    }
+    let unauthenticated = support::get(gateway.admin, "/revocations")
+        .body(support::empty())
+        .expect("request");
+    assert_eq!(send(gateway.admin, unauthenticated).await.status, 401);
+    assert_eq!(get_admin(&gateway, "/revocations/a/b").await.status, 404);
+    let answer = admin_call(&gateway, "PUT", "/revocations", Value::Null).await;
+    assert_eq!(answer.status, 405);
+    assert!(
+        with_token(&gateway, "/api/issues", &youtrack_token(&sim))
+            .await
+            .status
+            == 200
+    );
+}
+
+#[tokio::test]
+async fn revocations_survive_a_restart_before_the_first_request() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = tempfile::tempdir().expect("state dir");
+    let token = youtrack_token(&sim);
+    let gateway = start(&sim, dir.path(), Some(state.path())).await;
+    let created = revoke(&gateway, serde_json::json!({"token": token})).await;
+    assert_eq!(created["persisted"], true);
+    gateway.shutdown.shutdown();
+    gateway.stopped.await.expect("stopped");
+    let kept = std::fs::read_to_string(state.path().join("revocations.state")).expect("state");
+    assert!(!kept.contains(&token), "a raw token in the state file");
+
+    let restarted = start(&sim, dir.path(), Some(state.path())).await;
+    let probes = sim.total_probes();
+    let first = with_token(&restarted, "/api/issues", &token).await;
+    assert_refused(&first, 401, INVALID, "invalid_token");
+    assert_eq!(sim.total_probes(), probes, "refused before Hub was asked");
+}
+
+#[tokio::test]
+async fn a_torn_state_file_stops_the_start_and_names_the_file() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = tempfile::tempdir().expect("state dir");
+    let gateway = start(&sim, dir.path(), Some(state.path())).await;
+    revoke(&gateway, serde_json::json!({"token": youtrack_token(&sim)})).await;
+    revoke(&gateway, serde_json::json!({"login": "bob", "ttl": 3600})).await;
+    gateway.shutdown.shutdown();
+    gateway.stopped.await.expect("stopped");
+
+    let file = state.path().join("revocations.state");
+    let whole = std::fs::read(&file).expect("state");
+    std::fs::write(&file, &whole[..whole.len() * 2 / 3]).expect("tear");
+    let config = Config::load(&write_config(dir.path(), &sim, Some(state.path()))).expect("config");
+    let Err(error) = Server::bind(&config).await else {
+        panic!("started without its revocations");
+    };
+    assert!(matches!(error, StartError::Revocations(_)), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("revocations.state is damaged"),
+        "{message}"
+    );
+    assert!(message.contains("will not start"), "{message}");
+}
