@@ -48,6 +48,35 @@ enum Command {
         #[arg(long, default_value_t = hubgate::demo::DEFAULT_PORT)]
         port: u16,
     },
+    /// Revoke a token or a user at a running gateway (and its fleet), optionally in Hub too.
+    /// The token is read from a file or stdin (`-`), never from the command line.
+    #[command(group(clap::ArgGroup::new("what").required(true)))]
+    Revoke {
+        /// The admin listener.
+        #[arg(long, default_value = "http://127.0.0.1:9901")]
+        admin: http::Uri,
+        /// The file holding the admin token (`[admin] token_file`).
+        #[arg(long)]
+        admin_token_file: PathBuf,
+        /// A file holding the token to revoke; `-` reads it from stdin.
+        #[arg(long, group = "what")]
+        token_file: Option<PathBuf>,
+        /// The token's fingerprint as the access log shows it (12 to 64 hex digits).
+        #[arg(long, group = "what")]
+        fingerprint: Option<String>,
+        /// Every token of this user (needs --ttl).
+        #[arg(long, group = "what")]
+        login: Option<String>,
+        /// Also delete the token (or the user's tokens) in Hub.
+        #[arg(long)]
+        in_hub: bool,
+        /// Why, for the list of revocations and the log.
+        #[arg(long)]
+        reason: Option<String>,
+        /// How long the revocation lasts ("24h", or seconds); tokens default to forever.
+        #[arg(long)]
+        ttl: Option<String>,
+    },
     /// Run the YouTrack + Hub simulator (seeded demo users and tokens) until Ctrl-C.
     Sim {
         #[arg(long, default_value = "127.0.0.1:8081")]
@@ -94,6 +123,37 @@ fn main() -> ExitCode {
         Command::Run { config, log_format } => run(&config, log_format),
         Command::Check { config } => check(&config),
         Command::Hub { command } => hub(command),
+        Command::Revoke {
+            admin,
+            admin_token_file,
+            token_file,
+            fingerprint,
+            login,
+            in_hub,
+            reason,
+            ttl,
+        } => {
+            use hubgate::revocation::client::{RevokeCommand, What};
+            let what = match (token_file, fingerprint, login) {
+                (Some(file), _, _) => Some(What::TokenFile(file)),
+                (_, Some(fingerprint), _) => Some(What::Fingerprint(fingerprint)),
+                (_, _, Some(login)) => Some(What::Login(login)),
+                (None, None, None) => None,
+            };
+            match what {
+                Some(what) => revoke(RevokeCommand {
+                    admin,
+                    admin_token_file,
+                    what,
+                    reason,
+                    ttl,
+                    in_hub,
+                }),
+                None => Err(anyhow::anyhow!(
+                    "give --token-file, --fingerprint or --login"
+                )),
+            }
+        }
         Command::Sim { listen } => sim(listen),
         Command::Demo { port } => demo(port),
     };
@@ -309,6 +369,13 @@ fn demo(port: u16) -> anyhow::Result<()> {
         demo.stopped.await.context("gateway task")?;
         Ok(())
     })
+}
+
+/// Sends the revocation and prints the admin API's answer (JSON).
+fn revoke(command: hubgate::revocation::client::RevokeCommand) -> anyhow::Result<()> {
+    let answer = runtime()?.block_on(command.run())?;
+    println!("{}", answer.trim_end());
+    Ok(())
 }
 
 /// The simulator as a process, for manual trials and benchmarks.

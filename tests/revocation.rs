@@ -282,3 +282,131 @@ async fn a_torn_state_file_stops_the_start_and_names_the_file() {
     );
     assert!(message.contains("will not start"), "{message}");
 }
+
+/// `hubgate revoke` as a process: `args`, with `stdin` piped in; (exit success, stdout, stderr).
+async fn revoke_cli(args: Vec<String>, stdin: String) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hubgate"))
+            .arg("revoke")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hubgate revoke");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+        drop(input);
+        let output = child.wait_with_output().expect("hubgate revoke exits");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (
+            output.status.success(),
+            text(&output.stdout),
+            text(&output.stderr),
+        )
+    })
+    .await
+    .expect("revoke task")
+}
+
+/// `GET /api/users/me` straight at the simulator: what Hub itself says of `token`.
+async fn hub_says(sim: &Sim, token: &str) -> u16 {
+    support::send(
+        sim.addr(),
+        support::bearer_get(sim.addr(), "/api/users/me", token),
+    )
+    .await
+    .status
+    .as_u16()
+}
+
+#[tokio::test]
+async fn the_revoke_command_reads_the_token_from_stdin_and_deletes_it_in_hub() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hub_token = dir.path().join("hub-admin-token");
+    std::fs::write(&hub_token, &sim.demo().admin).expect("hub token");
+    let path = write_config(dir.path(), &sim, None);
+    let text = std::fs::read_to_string(&path).expect("config")
+        + &format!(
+            "\n[hub]\nurl = \"http://{}/hub\"\nadmin_token_file = {hub_token:?}\n",
+            sim.addr()
+        );
+    std::fs::write(&path, text).expect("config");
+    let gateway = Gateway::from_file(&path).await;
+    let leaked = youtrack_token(&sim);
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &leaked).await.status,
+        200
+    );
+
+    let admin = format!("http://{}", gateway.admin);
+    let token_file = dir.path().join("admin-token").display().to_string();
+    let args = |extra: &[&str]| {
+        let mut args = vec!["--admin".to_owned(), admin.clone()];
+        args.extend(["--admin-token-file".to_owned(), token_file.clone()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let (ok, stdout, stderr) = revoke_cli(
+        args(&[
+            "--token-file",
+            "-",
+            "--in-hub",
+            "--reason",
+            "pasted in a chat",
+        ]),
+        format!("{leaked}\n"),
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(
+        !stdout.contains(&leaked) && !stderr.contains(&leaked),
+        "the token was printed"
+    );
+    let answer: Value = serde_json::from_str(&stdout).expect("JSON answer");
+    assert_eq!(
+        answer["revocation"]["fingerprint"],
+        hex(&token_hash(&leaked))
+    );
+    assert_eq!(answer["revocation"]["reason"], "pasted in a chat");
+    assert_eq!(answer["hub"]["deleted"]["login"], "alice", "{answer}");
+    assert_eq!(
+        with_token(&gateway, "/api/issues", &leaked).await.status,
+        401
+    );
+    assert_eq!(hub_says(&sim, &leaked).await, 401, "still valid in Hub");
+
+    let admins = sim
+        .mint_permanent("admin", YOUTRACK_SERVICE_ID, hubgate::sim::PermStyle::Named)
+        .expect("admin token");
+    let (ok, stdout, stderr) = revoke_cli(
+        args(&["--login", "admin", "--ttl", "1h", "--in-hub"]),
+        String::new(),
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).expect("JSON answer");
+    let items = answer["hub"]["items"].as_array().expect("items");
+    assert!(
+        !items.is_empty() && items.iter().all(|i| i["ok"] == true),
+        "{answer}"
+    );
+    assert_eq!(
+        hub_says(&sim, &admins).await,
+        401,
+        "the user's tokens live on in Hub"
+    );
+
+    let (ok, _, stderr) = revoke_cli(args(&["--fingerprint", "abc"]), String::new()).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("400") && stderr.contains("12 to 64 hex digits"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = revoke_cli(args(&["--token-file", "-"]), String::new()).await;
+    assert!(!ok);
+    assert!(stderr.contains("holds no token"), "{stderr}");
+}

@@ -132,8 +132,16 @@ impl HubClient {
     /// access tokens cannot be listed; they lapse within their lifetime, an hour.)
     pub async fn delete_user_tokens(&self, login: &str) -> Result<Vec<ItemResult>, HubError> {
         let user_id = self.find_user(login).await?;
-        let permanent = self.listed(ItemKind::Permanent, &user_id).await?;
+        let mut permanent = self.listed(ItemKind::Permanent, &user_id).await?;
         let refresh = self.listed(ItemKind::Refresh, &user_id).await?;
+        // Revoking the bot's own user: its own token goes last, or the rest would be refused.
+        if let Ok(own) = decode_permanent(self.admin_token.expose()) {
+            if own.login == login {
+                permanent.sort_by_key(|t| {
+                    t.id == own.reference || t.name.as_ref() == Some(&own.reference)
+                });
+            }
+        }
         let all = permanent
             .into_iter()
             .map(|token| (ItemKind::Permanent, token))
