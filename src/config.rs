@@ -116,6 +116,8 @@ pub struct Server {
     pub max_headers: usize,
     pub max_concurrent_streams: u32,
     pub shutdown_timeout: Duration,
+    /// Worker threads serving requests; `None`: one per CPU core.
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone)]

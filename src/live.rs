@@ -162,6 +162,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "server.max_connections",
         old.server.max_connections != new.server.max_connections,
     );
+    check("server.workers", old.server.workers != new.server.workers);
     check("log.level", old.log.level != new.log.level);
     check("log.format", old.log.format != new.log.format);
     changed

@@ -192,7 +192,7 @@ fn run(path: &Path, log_format: Option<FormatArg>) -> anyhow::Result<()> {
         None => config.log.format,
     };
     init_tracing(&config.log.level, format);
-    runtime()?.block_on(async {
+    runtime_with(config.server.workers)?.block_on(async {
         let server = Server::bind(&config).await?;
         // Handlers exist before READY=1: a signal that early must not hit its default action.
         let signals = Signals::install()?;
@@ -350,7 +350,16 @@ fn hub_register(
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    runtime_with(None)
+}
+
+/// A runtime with `workers` threads (`None`: one per CPU core).
+fn runtime_with(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers);
+    }
+    builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -60,6 +60,7 @@ pub(super) struct RawServer {
     pub max_headers: Integer,
     pub max_concurrent_streams: Integer,
     pub shutdown_timeout: Text,
+    pub workers: Integer,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +168,7 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "max_headers",
     "max_concurrent_streams",
     "shutdown_timeout",
+    "workers",
 ];
 pub(super) const UPSTREAM_KEYS: &[&str] =
     &["url", "connect_timeout", "response_timeout", "ca_file"];

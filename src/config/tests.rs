@@ -221,7 +221,7 @@ fn example_file_documents_every_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 45);
+    assert_eq!(checked, 46);
 }
 
 #[test]

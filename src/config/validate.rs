@@ -121,6 +121,10 @@ fn server(p: &mut Problems, raw: RawServer) -> Server {
             streams_max,
         ),
         shutdown_timeout: p.timeout(&k("shutdown_timeout"), raw.shutdown_timeout, secs(30)),
+        workers: match raw.workers {
+            None => None,
+            some => Some(p.count(&k("workers"), some, 1, 1, 1024)),
+        },
     }
 }
 
