@@ -3,8 +3,9 @@
 //! revocations API (`POST`/`GET /revocations`, `DELETE /revocations/{id}`) with the bearer
 //! token of `admin.token_file` (compared in constant time; without the file they are refused).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,7 +29,10 @@ use crate::server::Phase;
 const MAX_BODY: usize = 64 * 1024;
 /// Most admin connections open at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most admin connections from one address, so one client cannot take every slot.
+const MAX_PER_CLIENT: usize = 8;
+/// Admin clients (probes, Prometheus, curl) send their headers at once.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a backend reachability answer is reused, so a polling load balancer cannot turn
 /// `/readyz` into a flood of Hub requests.
 const HUB_CHECK_REUSE: Duration = Duration::from_secs(1);
@@ -43,6 +47,8 @@ pub struct Admin {
     /// The last backend reachability check, and when it was made.
     hub_check: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
     connections: Arc<Semaphore>,
+    /// Open admin connections by client address.
+    per_client: Mutex<HashMap<IpAddr, usize>>,
     accept_errors: Mutex<Option<Instant>>,
 }
 
@@ -54,6 +60,7 @@ impl Admin {
             phase,
             hub_check: tokio::sync::Mutex::new(None),
             connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            per_client: Mutex::new(HashMap::new()),
             accept_errors: Mutex::new(None),
         }
     }
@@ -69,7 +76,7 @@ impl Admin {
                     continue;
                 }
             };
-            let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+            let Some(slot) = self.slot(peer.ip()) else {
                 tracing::warn!(%peer, "too many admin connections, connection refused");
                 continue;
             };
@@ -87,9 +94,25 @@ impl Admin {
                 if let Err(error) = served {
                     tracing::debug!(%peer, %error, "admin connection ended with an error");
                 }
-                drop(permit);
+                drop(slot);
             });
         }
+    }
+
+    /// A connection slot for `client`, within both the total and the per-client bound.
+    fn slot(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+        let permit = self.connections.clone().try_acquire_owned().ok()?;
+        let mut open = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(client).or_insert(0);
+        if *count >= MAX_PER_CLIENT {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            admin: self.clone(),
+            client,
+            _permit: permit,
+        })
     }
 
     fn accept_failed(&self, error: &std::io::Error) {
@@ -151,7 +174,13 @@ impl Admin {
     async fn withdraw(&self, id: &str, peer: SocketAddr) -> AdminResponse {
         tracing::info!(%peer, "revocation withdrawal asked on the admin listener");
         match self.revoker.withdraw(id).await {
-            Ok(removed) => json(StatusCode::OK, &serde_json::json!({ "withdrawn": removed })),
+            Ok((removed, fleet)) => {
+                let mut answer = serde_json::json!({ "withdrawn": removed });
+                if let Some(fleet) = fleet {
+                    answer["fleet"] = fleet.into();
+                }
+                json(StatusCode::OK, &answer)
+            }
             Err(error) => revoke_error(&error),
         }
     }
@@ -265,6 +294,29 @@ impl Admin {
 fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     let (scheme, token) = value.split_at_checked(7)?;
     scheme.eq_ignore_ascii_case(b"bearer ").then_some(token)
+}
+
+/// One open admin connection: gives its place back when dropped.
+struct Slot {
+    admin: Arc<Admin>,
+    client: IpAddr,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self
+            .admin
+            .per_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
 }
 
 fn is_read(method: &Method) -> bool {

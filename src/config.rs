@@ -71,7 +71,7 @@ pub struct Admin {
 
 /// `[hub]`: Hub's REST API base (`https://youtrack.example.com/hub`) and a bot's permanent
 /// token with YouTrack Administration scope.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Hub {
     /// Without a trailing `/`; `{url}/api/rest/...` are the endpoints.
     pub url: Uri,
@@ -79,7 +79,7 @@ pub struct Hub {
 }
 
 /// `[fleet]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
     /// `redis://` or `rediss://` URL; it may carry a password, so it is never logged whole.
     pub redis_url: Secret,

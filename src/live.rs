@@ -148,7 +148,8 @@ impl Live {
     }
 }
 
-/// Settings a reload cannot apply: the listening sockets, the connection limit, logging.
+/// Settings a reload cannot apply: the listening sockets, the connection limit, the worker
+/// threads, logging, and what the revocation service was started with.
 fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
     let mut check = |name, differs: bool| {
@@ -163,6 +164,12 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         old.server.max_connections != new.server.max_connections,
     );
     check("server.workers", old.server.workers != new.server.workers);
+    check(
+        "admin.state_dir",
+        old.admin.state_dir != new.admin.state_dir,
+    );
+    check("[hub]", old.hub != new.hub);
+    check("[fleet]", old.fleet != new.fleet);
     check("log.level", old.log.level != new.log.level);
     check("log.format", old.log.format != new.log.format);
     changed

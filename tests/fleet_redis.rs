@@ -3,9 +3,17 @@
 //!
 //! - `fleet`: the `revocation::fleet` module on its own — instances as `Fleet`s with a
 //!   recording `Sink`: propagation, the full set at (re)connect, losing and regaining Redis.
+//! - `gateways`: whole gateways in this process, each started from its own configuration
+//!   file with `[admin] token_file` and `[fleet]` on one Redis and one channel, with the
+//!   simulator as YouTrack and Hub: a revocation posted to one instance is enforced by all,
+//!   by instances started later too, through a Redis outage, and readiness waits for the
+//!   fleet's set.
 //!
-//! Nothing here waits a fixed time for an event: tests wait on the sink's `Notify` or on
-//! status changes, with [`PATIENCE`] only as a guard against hanging.
+//! Nothing here waits a fixed time for an event: `fleet` waits on the sink's `Notify` or on
+//! status changes, with [`PATIENCE`] only as a guard against hanging. `gateways` watches
+//! what an operator would — the admin listener's `/metrics` and `/readyz` — polled every
+//! millisecond, with [`GATEWAY_PATIENCE`] as the guard; its one timed wait is negative (a
+//! request held while the gateway loads stays unanswered for [`HELD`]).
 
 mod support;
 
@@ -13,6 +21,10 @@ use std::time::Duration;
 
 /// The longest any awaited event may take before the test fails.
 const PATIENCE: Duration = Duration::from_secs(10);
+/// The longest a gateway may take to show an awaited change on its admin listener.
+const GATEWAY_PATIENCE: Duration = Duration::from_secs(5);
+/// How long a request to a gateway still loading its revocations must stay unanswered.
+const HELD: Duration = Duration::from_millis(300);
 
 mod fleet {
     use std::sync::{Arc, Mutex};
@@ -399,5 +411,587 @@ mod fleet {
         println!("fleet: rediss:// to a peer that hangs up: {status:?}");
         assert!(!format!("{status:?}").contains("secret"));
         assert!(a.sink.calls().is_empty());
+    }
+}
+
+mod gateways {
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hubgate::config::Config;
+    use hubgate::server::{Server, StartError};
+    use hubgate::sim::{Sim, YOUTRACK_SERVICE_ID};
+    use serde_json::{json, Value};
+
+    use super::support::admin::{get_admin, metrics, sample};
+    use super::support::redis::{free_port, require_redis, RedisServer};
+    use super::support::{
+        assert_refused, bearer_get, config_text, send, with_token, youtrack_token, Answer, Gateway,
+    };
+    use super::{GATEWAY_PATIENCE, HELD};
+
+    const ADMIN_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    /// Every instance of a test's fleet uses this channel (and so `{CHANNEL}:set`).
+    const CHANNEL: &str = "hubgate:fleet-test";
+    const INVALID: &str = "Bearer realm=\"youtrack\", error=\"invalid_token\"";
+    const APPLIED_FROM_FLEET: &str = "hubgate_revocations_applied_total{source=\"fleet\"}";
+    const ACTIVE: &str = "hubgate_revocations_active";
+    const PROPAGATION_COUNT: &str = "hubgate_revocation_propagation_seconds_count";
+    const CONNECTED: &str = "hubgate_fleet_connected";
+
+    /// The simulator as YouTrack and Hub, and a directory of configuration files for the
+    /// instances of one fleet.
+    struct Rig {
+        sim: Sim,
+        dir: tempfile::TempDir,
+        started: usize,
+    }
+
+    impl Rig {
+        async fn start() -> Rig {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).expect("token file");
+            Rig {
+                sim: Sim::start().await.expect("simulator"),
+                dir,
+                started: 0,
+            }
+        }
+
+        /// Writes the next instance's configuration file: the test configuration in front of
+        /// the simulator, the admin token, and `[fleet]` on `redis_url` and [`CHANNEL`].
+        fn config_file(&mut self, redis_url: &str) -> PathBuf {
+            self.started += 1;
+            let token_file = self.dir.path().join("admin-token");
+            let admin = format!("[admin]\ntoken_file = {token_file:?}\n");
+            let fleet =
+                format!("\n[fleet]\nredis_url = \"{redis_url}\"\nchannel = \"{CHANNEL}\"\n");
+            let text = config_text(self.sim.addr(), "").replace("[admin]\n", &admin) + &fleet;
+            let path = self
+                .dir
+                .path()
+                .join(format!("instance-{}.toml", self.started));
+            std::fs::write(&path, text).expect("config file");
+            path
+        }
+
+        /// A new instance on `redis_url`, bound; not waited for.
+        async fn gateway(&mut self, redis_url: &str) -> Gateway {
+            Gateway::from_file(&self.config_file(redis_url)).await
+        }
+
+        /// Like [`Rig::gateway`], but a refusal to start is returned rather than a panic, so a
+        /// test can say what went wrong.
+        async fn try_gateway(&mut self, redis_url: &str) -> Result<Gateway, StartError> {
+            let path = self.config_file(redis_url);
+            let config =
+                Config::load(&path).unwrap_or_else(|error| panic!("test config invalid: {error}"));
+            let server = Server::bind(&config).await?;
+            Ok(Gateway {
+                addr: server.local_addr(),
+                admin: server.admin_addr(),
+                shutdown: server.shutdown_handle(),
+                reload: server.reload_handle(),
+                stopped: tokio::spawn(server.run()),
+            })
+        }
+
+        /// A new instance on `redis`, ready (its fleet's set loaded).
+        async fn ready_gateway(&mut self, redis: &RedisServer) -> Gateway {
+            let gateway = self.gateway(&redis.url()).await;
+            wait_readyz(&gateway, "a new instance becomes ready", |status, _| {
+                status == 200
+            })
+            .await;
+            gateway
+        }
+
+        fn token(&self) -> String {
+            youtrack_token(&self.sim)
+        }
+    }
+
+    /// `POST /revocations` with the admin token and a JSON body.
+    async fn post_revocation(gateway: &Gateway, body: &Value) -> Answer {
+        let request = super::support::get(gateway.admin, "/revocations")
+            .method("POST")
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("request");
+        send(gateway.admin, request).await
+    }
+
+    /// Revokes `token` at `gateway`: 201, and the answer never repeats the token.
+    async fn revoke_token(gateway: &Gateway, token: &str, reason: &str) -> Value {
+        let answer = post_revocation(gateway, &json!({"token": token, "reason": reason})).await;
+        assert_eq!(answer.status, 201, "POST /revocations: {}", answer.text());
+        assert!(
+            !answer.text().contains(token),
+            "the answer repeats the token"
+        );
+        serde_json::from_slice(&answer.body).expect("JSON")
+    }
+
+    fn has_line(text: &str, line: &str) -> bool {
+        text.lines().any(|l| l == line)
+    }
+
+    /// The revocation and fleet lines of a `/metrics` text, for assertion messages.
+    fn fleet_lines(text: &str) -> String {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.contains("revocation") || l.contains("fleet"))
+            .collect();
+        lines.join("\n")
+    }
+
+    /// Polls `/metrics` every millisecond until `done` holds; returns the text and the moment
+    /// it was seen. Fails after [`GATEWAY_PATIENCE`].
+    async fn wait_metrics(
+        gateway: &Gateway,
+        what: &str,
+        done: impl Fn(&str) -> bool,
+    ) -> (String, Instant) {
+        let deadline = Instant::now() + GATEWAY_PATIENCE;
+        loop {
+            let text = metrics(gateway).await;
+            if done(&text) {
+                return (text, Instant::now());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {GATEWAY_PATIENCE:?}; /metrics says:\n{}",
+                fleet_lines(&text)
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Polls `/readyz` every millisecond until `done(status, body)` holds; returns both.
+    async fn wait_readyz(
+        gateway: &Gateway,
+        what: &str,
+        done: impl Fn(u16, &str) -> bool,
+    ) -> (u16, String) {
+        let deadline = Instant::now() + GATEWAY_PATIENCE;
+        loop {
+            let answer = get_admin(gateway, "/readyz").await;
+            let (status, body) = (answer.status.as_u16(), answer.text());
+            if done(status, &body) {
+                return (status, body);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {GATEWAY_PATIENCE:?}; /readyz says {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Waits until `gateway` has applied a revocation from the fleet and enforces `active`
+    /// revocations. The counter is raised as a change is handed over, the set of revocations
+    /// in force (what `hubgate_revocations_active` counts) changes right after: requests are
+    /// refused from the moment both show. Returns when that was seen.
+    async fn applied_from_fleet(gateway: &Gateway, active: f64) -> (String, Instant) {
+        let what = format!("a revocation from the fleet applied ({active} in force)");
+        wait_metrics(gateway, &what, |text| {
+            sample(text, APPLIED_FROM_FLEET) >= 1.0 && sample(text, ACTIVE) == active
+        })
+        .await
+    }
+
+    /// `GET /api/issues` with `token` is refused by the gateway itself as `invalid_token`.
+    async fn assert_token_refused(gateway: &Gateway, instance: &str, token: &str) {
+        let answer = with_token(gateway, "/api/issues", token).await;
+        assert_eq!(
+            answer.status,
+            401,
+            "{instance}: the revoked token was not refused: {}",
+            answer.text()
+        );
+        assert_refused(&answer, 401, INVALID, "invalid_token");
+    }
+
+    async fn assert_token_passes(gateway: &Gateway, instance: &str, token: &str) {
+        let answer = with_token(gateway, "/api/issues", token).await;
+        assert_eq!(
+            answer.status,
+            200,
+            "{instance}: a valid token was refused: {}",
+            answer.text()
+        );
+        assert!(answer.is_echo(), "{instance}: not forwarded to YouTrack");
+    }
+
+    /// Prints a measurement where `cargo test -- --nocapture` shows it (stdout) and where a
+    /// captured run keeps it (stderr).
+    fn report(line: &str) {
+        println!("{line}");
+        eprintln!("{line}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_revocation_posted_to_one_instance_is_enforced_by_all_three() {
+        let test = "a_revocation_posted_to_one_instance_is_enforced_by_all_three";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let redis = RedisServer::start().await;
+        let mut rig = Rig::start().await;
+        let instances = [
+            rig.ready_gateway(&redis).await,
+            rig.ready_gateway(&redis).await,
+            rig.ready_gateway(&redis).await,
+        ];
+        let token = rig.token();
+        for (n, gateway) in instances.iter().enumerate() {
+            assert_token_passes(gateway, &format!("instance {}", n + 1), &token).await;
+        }
+        assert_eq!(
+            rig.sim.probes(&token, YOUTRACK_SERVICE_ID),
+            3,
+            "each instance asked Hub once and cached the verdict"
+        );
+        let probes = rig.sim.total_probes();
+
+        let posted = Instant::now();
+        let created = revoke_token(&instances[0], &token, "leaked in a ticket").await;
+        let answered = posted.elapsed();
+        assert_eq!(created["fleet"], "published", "{created}");
+        let (second, third) = tokio::join!(
+            applied_from_fleet(&instances[1], 1.0),
+            applied_from_fleet(&instances[2], 1.0),
+        );
+        let to_second = second.1.saturating_duration_since(posted);
+        let to_third = third.1.saturating_duration_since(posted);
+        let propagation = to_second.max(to_third);
+        report(&format!(
+            "gateway fleet propagation: POST /revocations on instance 1 answered in \
+             {answered:?}; applied on instance 2 after {to_second:?}, on instance 3 after \
+             {to_third:?}; the last of them: {propagation:?}"
+        ));
+
+        for (n, gateway) in instances.iter().enumerate() {
+            assert_token_refused(gateway, &format!("instance {}", n + 1), &token).await;
+        }
+        assert_eq!(
+            rig.sim.total_probes(),
+            probes,
+            "Hub was asked about a revoked token"
+        );
+        assert!(
+            propagation < Duration::from_secs(1),
+            "propagation took {propagation:?}, not under 1 s"
+        );
+        for (n, (text, _)) in [(2, second), (3, third)] {
+            assert!(
+                sample(&text, PROPAGATION_COUNT) >= 1.0,
+                "instance {n}: no propagation time observed:\n{}",
+                fleet_lines(&text)
+            );
+        }
+        let first = metrics(&instances[0]).await;
+        assert_eq!(
+            sample(
+                &first,
+                "hubgate_revocations_applied_total{source=\"local\"}"
+            ),
+            1.0,
+            "instance 1 applied the revocation it was given:\n{}",
+            fleet_lines(&first)
+        );
+        assert_eq!(sample(&first, ACTIVE), 1.0, "{}", fleet_lines(&first));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_instance_started_after_the_revocation_refuses_the_token_from_its_first_request() {
+        let test =
+            "an_instance_started_after_the_revocation_refuses_the_token_from_its_first_request";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let redis = RedisServer::start().await;
+        let mut rig = Rig::start().await;
+        let first = rig.ready_gateway(&redis).await;
+        let _second = rig.ready_gateway(&redis).await;
+        let _third = rig.ready_gateway(&redis).await;
+        let (token, other) = (rig.token(), rig.token());
+        assert_token_passes(&first, "instance 1", &token).await;
+        let created = revoke_token(&first, &token, "leaked").await;
+        assert_eq!(created["fleet"], "published", "{created}");
+        let probes = rig.sim.total_probes();
+
+        // No state_dir: all it can know of the revocation comes from the fleet. The request
+        // goes out at once, whether or not the new instance has loaded the set yet.
+        let fourth = rig.gateway(&redis.url()).await;
+        let answer = with_token(&fourth, "/api/issues", &token).await;
+        assert_eq!(
+            answer.status,
+            401,
+            "instance 4's first request with the revoked token: {}",
+            answer.text()
+        );
+        assert_refused(&answer, 401, INVALID, "invalid_token");
+        assert_eq!(
+            rig.sim.total_probes(),
+            probes,
+            "instance 4 asked Hub about a token the fleet revoked"
+        );
+        let ready = get_admin(&fourth, "/readyz").await;
+        assert_eq!(ready.status, 200, "instance 4: {}", ready.text());
+        assert_eq!(ready.text(), "ready\n");
+        let text = metrics(&fourth).await;
+        for line in [format!("{ACTIVE} 1"), format!("{CONNECTED} 1")] {
+            assert!(
+                has_line(&text, &line),
+                "instance 4: {line} missing:\n{}",
+                fleet_lines(&text)
+            );
+        }
+        assert_token_passes(&fourth, "instance 4", &other).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn killing_redis_keeps_enforcement_and_shows_in_readyz_and_metrics() {
+        let test = "killing_redis_keeps_enforcement_and_shows_in_readyz_and_metrics";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let mut redis = RedisServer::start().await;
+        let mut rig = Rig::start().await;
+        let instances = [
+            rig.ready_gateway(&redis).await,
+            rig.ready_gateway(&redis).await,
+        ];
+        let [one, two] = &instances;
+        let (leaked, valid, later) = (rig.token(), rig.token(), rig.token());
+        let first = revoke_token(one, &leaked, "leaked before the outage").await;
+        assert_eq!(first["fleet"], "published", "{first}");
+        let first_id = first["revocation"]["id"].as_str().expect("id").to_owned();
+        applied_from_fleet(two, 1.0).await;
+
+        let killed = Instant::now();
+        redis.kill();
+        for (n, gateway) in [(1, one), (2, two)] {
+            let (text, seen) = wait_metrics(gateway, "the fleet's loss shown", |text| {
+                has_line(text, &format!("{CONNECTED} 0"))
+            })
+            .await;
+            report(&format!(
+                "gateway fleet: Redis killed -> instance {n} shows {CONNECTED} 0 after {:?}",
+                seen.saturating_duration_since(killed)
+            ));
+            assert!(
+                has_line(&text, &format!("{ACTIVE} 1")),
+                "instance {n}: the revocation is no longer counted in force:\n{}",
+                fleet_lines(&text)
+            );
+            let (status, body) = wait_readyz(gateway, "readyz shows the outage", |_, body| {
+                body.contains("unreachable")
+            })
+            .await;
+            assert_eq!(
+                status, 200,
+                "instance {n}: an outage of the fleet is not a reason to stop serving: {body}"
+            );
+            let redis_addr = format!("Redis at 127.0.0.1:{}", redis.port());
+            for part in [
+                "ready (fleet: ",
+                redis_addr.as_str(),
+                "unreachable since",
+                "enforcing the 1 revocations known",
+            ] {
+                assert!(
+                    body.contains(part),
+                    "instance {n}: /readyz without {part:?}: {body}"
+                );
+            }
+            let instance = format!("instance {n}, Redis down");
+            assert_token_refused(gateway, &instance, &leaked).await;
+            assert_token_passes(gateway, &instance, &valid).await;
+        }
+
+        // Instance 2 has checked `later` and holds a positive verdict for it.
+        assert_token_passes(two, "instance 2, before the second revocation", &later).await;
+        let second = revoke_token(one, &later, "leaked during the outage").await;
+        let fleet = second["fleet"].as_str().unwrap_or_default();
+        assert!(
+            fleet.starts_with("not published yet") && fleet.contains("retried when Redis is back"),
+            "the answer must say the revocation is not shared yet: {second}"
+        );
+        let second_id = second["revocation"]["id"].as_str().expect("id").to_owned();
+        assert_token_refused(one, "instance 1, at once", &later).await;
+        // Instance 2 cannot know yet: the partition is real, not a test artefact.
+        assert_token_passes(two, "instance 2, Redis still down", &later).await;
+
+        let restarted = Instant::now();
+        let _redis = RedisServer::start_on(redis.port()).await;
+        let redis_up = restarted.elapsed();
+        for (n, gateway) in [(1, one), (2, two)] {
+            let (_, seen) = wait_metrics(gateway, "the fleet reconnected", |text| {
+                has_line(text, &format!("{CONNECTED} 1"))
+            })
+            .await;
+            report(&format!(
+                "gateway fleet: redis-server restarted (answering PING after {redis_up:?}) -> \
+                 instance {n} connected again after {:?}",
+                seen.saturating_duration_since(restarted)
+            ));
+        }
+        let (text, seen) = wait_metrics(two, "the outage's revocation reaches instance 2", |t| {
+            sample(t, ACTIVE) == 2.0
+        })
+        .await;
+        report(&format!(
+            "gateway fleet: redis-server restarted -> the revocation made during the outage \
+             is enforced on instance 2 after {:?}",
+            seen.saturating_duration_since(restarted)
+        ));
+        assert!(
+            has_line(&text, &format!("{CONNECTED} 1")),
+            "{}",
+            fleet_lines(&text)
+        );
+        for (n, gateway) in [(1, one), (2, two)] {
+            let instance = format!("instance {n}, Redis back");
+            assert_token_refused(gateway, &instance, &leaked).await;
+            assert_token_refused(gateway, &instance, &later).await;
+            assert_token_passes(gateway, &instance, &valid).await;
+            let ready = get_admin(gateway, "/readyz").await;
+            assert_eq!(ready.status, 200, "{instance}: {}", ready.text());
+            assert_eq!(ready.text(), "ready\n", "{instance}");
+        }
+
+        // The restarted Redis came back empty: the instances published both again.
+        let client = redis::Client::open(redis.url()).expect("client");
+        let mut raw = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let deadline = Instant::now() + GATEWAY_PATIENCE;
+        let mut ids: Vec<String> = loop {
+            let ids: Vec<String> = redis::cmd("HKEYS")
+                .arg(format!("{CHANNEL}:set"))
+                .query_async(&mut raw)
+                .await
+                .expect("HKEYS");
+            if ids.len() == 2 {
+                break ids;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the fleet's set after the restart holds {ids:?}, not both revocations"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        ids.sort();
+        let mut expected = vec![first_id, second_id];
+        expected.sort();
+        assert_eq!(
+            ids, expected,
+            "both revocations are in the restarted Redis again"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn readiness_waits_for_the_fleet() {
+        let Some(()) = require_redis("readiness_waits_for_the_fleet") else {
+            return;
+        };
+        let mut rig = Rig::start().await;
+        let port = free_port();
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let token = rig.token();
+        // The whole fleet (re)starts while its Redis is down: every instance must bind and
+        // wait, none may give up.
+        let mut instances = Vec::new();
+        for n in 1..=3 {
+            match rig.try_gateway(&url).await {
+                Ok(gateway) => instances.push(gateway),
+                Err(error) => panic!(
+                    "instance {n} refused to start while the fleet's Redis is unreachable \
+                     (it must bind, answer 503 on /readyz and wait): {error}"
+                ),
+            }
+        }
+
+        let mut held = Vec::new();
+        for (n, gateway) in instances.iter().enumerate() {
+            let loading = get_admin(gateway, "/readyz").await;
+            let body = loading.text();
+            assert_eq!(
+                loading.status,
+                503,
+                "instance {}: ready without the fleet's set: {body}",
+                n + 1
+            );
+            assert!(
+                body.starts_with("not ready: loading revocations from the fleet")
+                    && body.contains(&format!("Redis at 127.0.0.1:{port}")),
+                "instance {}: {body}",
+                n + 1
+            );
+            let text = metrics(gateway).await;
+            assert!(
+                has_line(&text, &format!("{CONNECTED} 0")),
+                "instance {}: {}",
+                n + 1,
+                fleet_lines(&text)
+            );
+            let addr = gateway.addr;
+            held.push(tokio::spawn(send(
+                addr,
+                bearer_get(addr, "/api/issues", &token),
+            )));
+        }
+        let early = tokio::time::timeout(HELD, &mut held[0]).await;
+        assert!(
+            early.is_err(),
+            "instance 1 answered a request before its revocations were loaded"
+        );
+        for (n, request) in held.iter().enumerate() {
+            assert!(
+                !request.is_finished(),
+                "instance {} answered a request before its revocations were loaded",
+                n + 1
+            );
+        }
+        for gateway in &instances {
+            let still = get_admin(gateway, "/readyz").await;
+            assert_eq!(still.status, 503, "{}", still.text());
+        }
+
+        let started = Instant::now();
+        let _redis = RedisServer::start_on(port).await;
+        let redis_up = started.elapsed();
+        for (n, (gateway, request)) in instances.iter().zip(held).enumerate() {
+            let (_, body) = wait_readyz(gateway, "ready once Redis is there", |status, _| {
+                status == 200
+            })
+            .await;
+            report(&format!(
+                "gateway fleet: redis-server started (answering PING after {redis_up:?}) -> \
+                 instance {} /readyz 200 after {:?}",
+                n + 1,
+                started.elapsed()
+            ));
+            assert_eq!(body, "ready\n");
+            let answered = tokio::time::timeout(GATEWAY_PATIENCE, request).await;
+            let answer = answered
+                .expect("the held request is answered once ready")
+                .expect("the held request's task");
+            assert_eq!(
+                answer.status,
+                200,
+                "instance {}: the held request: {}",
+                n + 1,
+                answer.text()
+            );
+            assert_token_passes(gateway, "once ready", &token).await;
+        }
     }
 }

@@ -299,3 +299,63 @@ async fn a_broken_reload_is_refused_with_every_problem_and_counted() {
         ],
     );
 }
+
+/// One client cannot hold every admin slot: past 8 open connections from one address, more
+/// are closed at once, and a slot freed is usable again.
+#[tokio::test]
+async fn one_client_holds_at_most_eight_admin_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = support::Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(gateway.admin)
+            .await
+            .expect("connect");
+        // A request head never finished: the connection holds its slot.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        held.push(stream);
+    }
+    // Accepted in order: by the ninth, the eight before hold their slots.
+    let mut ninth = tokio::net::TcpStream::connect(gateway.admin)
+        .await
+        .expect("connect");
+    let _ = ninth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 64];
+    let read = ninth.read(&mut buf).await;
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "a ninth connection was served: {read:?}"
+    );
+
+    drop(held.pop());
+    // The freed slot is given back when the server notices the close: retry until then.
+    let freed = async {
+        loop {
+            if let Some(status) = get_admin_checked(&gateway).await {
+                return status;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), freed).await;
+    assert_eq!(status.expect("the freed slot came back"), 200);
+}
+
+/// `GET /healthz`, or `None` if the connection was closed without an answer.
+async fn get_admin_checked(gateway: &Gateway) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gateway.admin).await.ok()?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await.ok()?;
+    text.get(9..12)?.parse().ok()
+}

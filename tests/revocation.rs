@@ -400,6 +400,31 @@ async fn the_revoke_command_reads_the_token_from_stdin_and_deletes_it_in_hub() {
         "the user's tokens live on in Hub"
     );
 
+    // A string shaped like alice's token (her login, the real token's ID, a made-up secret)
+    // revokes that string at the gateway, but deletes nothing in Hub.
+    let real = sim
+        .mint_permanent(
+            "alice",
+            YOUTRACK_SERVICE_ID,
+            hubgate::sim::PermStyle::EntityId,
+        )
+        .expect("alice");
+    let mut parts = real.splitn(3, '.');
+    let (head, id) = (parts.next().expect("head"), parts.next().expect("id"));
+    let forged = format!("{head}.{id}.{}", "A".repeat(30));
+    let (ok, stdout, stderr) = revoke_cli(args(&["--token-file", "-", "--in-hub"]), forged).await;
+    assert!(ok, "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).expect("JSON answer");
+    assert_eq!(
+        answer["hub"]["error"], "nothing deleted in Hub: the token is not valid there",
+        "{answer}"
+    );
+    assert_eq!(
+        hub_says(&sim, &real).await,
+        200,
+        "a forged token deleted a real one"
+    );
+
     let (ok, _, stderr) = revoke_cli(args(&["--fingerprint", "abc"]), String::new()).await;
     assert!(!ok);
     assert!(

@@ -125,6 +125,18 @@ fn read_authorization(value: &HeaderValue) -> Result<Credential<'_>, BearerError
     Ok(Credential::Bearer(token))
 }
 
+/// Whether `token` is one a client could send after `Bearer ` (what a revocation by value
+/// must match exactly).
+pub fn check_bare_token(token: &str) -> Result<(), BearerError> {
+    if token.is_empty() {
+        return Err(BearerError::EmptyToken);
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(BearerError::TooLong);
+    }
+    check_token(token.as_bytes())
+}
+
 /// Every byte visible ASCII, or a single space between two visible bytes.
 fn check_token(token: &[u8]) -> Result<(), BearerError> {
     // Starting as if after a space also refuses a leading space.

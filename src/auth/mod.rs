@@ -140,6 +140,28 @@ impl Auth {
             .unwrap_or(Err(BackendError::Timeout))
     }
 
+    /// The user a token belongs to, if some service grants it (cache or backend). Used before
+    /// acting in Hub on a token handed in: a string shaped like a token names a user and a
+    /// token ID, and must not be enough to delete that token.
+    pub async fn owner(&self, token: &str) -> Option<Arc<Principal>> {
+        let route = Route {
+            prefix: "/".into(),
+            upstream: String::new(),
+            service: None,
+            allow_anonymous: false,
+        };
+        let check = Check {
+            auth: self,
+            token,
+            hash: token_hash(token),
+            allow_stale: false,
+            route: &route,
+            client: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            first: OnceLock::new(),
+        };
+        check.any_service().await.ok()
+    }
+
     /// Decides whether `credential` may use `route`. `Ok(Some(_))`: a checked token;
     /// `Ok(None)`: no token needed and none sent. `trace` records what the check found.
     pub async fn authenticate(

@@ -31,6 +31,13 @@ impl Config {
                  tokens cross the network in clear text unless a TLS proxy sits in front"
             ));
         }
+        if self.admin.token.is_some() && self.admin.state_dir.is_none() && self.fleet.is_none() {
+            warnings.push(
+                "admin.state_dir: not set and no [fleet]: revocations last until the process \
+                 stops (a restart or package upgrade forgets them)"
+                    .to_owned(),
+            );
+        }
         let admin = self.admin.listen.ip();
         if !admin.is_loopback() {
             warnings.push(format!(

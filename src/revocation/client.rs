@@ -39,6 +39,11 @@ pub enum ClientError {
     Empty(String),
     #[error("--admin {0}: give the admin listener as http://host:port")]
     AdminUrl(String),
+    #[error(
+        "--admin {0}: the admin API is plain HTTP, so only a loopback address is used; run \
+         hubgate revoke on the gateway's host (e.g. over ssh)"
+    )]
+    NotLoopback(String),
     #[error("cannot reach the admin listener at {admin}: {cause}")]
     Unreachable { admin: String, cause: String },
     #[error("the admin listener refused ({status}): {body}")]
@@ -95,6 +100,16 @@ async fn post(admin: &Uri, admin_token: &str, body: String) -> Result<String, Cl
     let shown = admin.to_string();
     if admin.scheme_str() != Some("http") || admin.authority().is_none() {
         return Err(ClientError::AdminUrl(shown));
+    }
+    let host = admin.host().unwrap_or_default().trim_matches(['[', ']']);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        // The admin API is plain HTTP: the admin token and the token revoked would cross the
+        // network in clear text.
+        return Err(ClientError::NotLoopback(shown));
     }
     let target = format!("{}/revocations", shown.trim_end_matches('/'));
     let mut authorization = HeaderValue::try_from(format!("Bearer {admin_token}"))

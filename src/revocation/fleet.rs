@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 
-use super::{normalize_fingerprint, unix_now, Revocation, Target};
+use super::{unix_now, validate as check, Revocation};
 use crate::metrics::Metrics;
 
 /// A TCP (and TLS) connect that takes longer is a failure: the next attempt may do better.
@@ -172,6 +172,11 @@ impl Fleet {
     /// Every change of [`Fleet::status`], for whoever must react to one rather than poll.
     pub fn status_changes(&self) -> watch::Receiver<FleetStatus> {
         self.link.status.subscribe()
+    }
+
+    /// Why `fleet.redis_url` cannot be used at all (as opposed to Redis being unreachable).
+    pub fn unusable_url(&self) -> Option<&str> {
+        self.link.client.as_ref().err().map(String::as_str)
     }
 
     /// `host:port` of the fleet's Redis: what may be shown of `fleet.redis_url`.
@@ -513,24 +518,8 @@ fn bytes(value: &Value) -> Option<&[u8]> {
     }
 }
 
-/// A revocation from elsewhere is used only if the gateway could have made it.
-fn check(revocation: &Revocation) -> Result<(), String> {
-    if !valid_id(&revocation.id) {
-        return Err("an invalid id".to_owned());
-    }
-    match &revocation.target {
-        Target::Fingerprint(fingerprint) => match normalize_fingerprint(fingerprint) {
-            Ok(normal) if normal == *fingerprint => Ok(()),
-            Ok(_) => Err("a fingerprint not in lower case".to_owned()),
-            Err(why) => Err(why),
-        },
-        Target::Login(login) if login.is_empty() => Err("an empty login".to_owned()),
-        Target::Login(_) => Ok(()),
-    }
-}
-
 /// Ids are short and plain, so one can be logged without letting content into the log.
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()
@@ -579,6 +568,7 @@ fn from_unix_micros(micros: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::revocation::Target;
 
     fn revocation(id: &str, target: Target) -> Revocation {
         Revocation {

@@ -66,6 +66,23 @@ impl Revocation {
     }
 }
 
+/// A revocation read from elsewhere (the fleet, the state file) is used only if the gateway
+/// could have made it: a plain id, a lower-case fingerprint of 12 to 64 digits, a login.
+pub fn validate(revocation: &Revocation) -> Result<(), String> {
+    if !fleet::valid_id(&revocation.id) {
+        return Err("an invalid id".to_owned());
+    }
+    match &revocation.target {
+        Target::Fingerprint(fingerprint) => match normalize_fingerprint(fingerprint) {
+            Ok(normal) if normal == *fingerprint => Ok(()),
+            Ok(_) => Err("a fingerprint not in lower case".to_owned()),
+            Err(why) => Err(why),
+        },
+        Target::Login(login) if login.is_empty() => Err("an empty login".to_owned()),
+        Target::Login(_) => Ok(()),
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     SystemTime::now()

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::fleet::{Fleet, FleetStatus, Sink};
 use super::state::{StateError, StateFile};
 use super::{normalize_fingerprint, Revocation, Target};
+use crate::auth::bearer::check_bare_token;
 use crate::auth::cache::{hex, token_hash};
 use crate::config::{parse_duration, Config, MAX_DURATION};
-use crate::hub::{HubClient, HubError};
+use crate::hub::{decode_permanent, HubClient, HubError};
 use crate::live::{Common, Live};
 
 /// What `POST /revocations` accepts. Never `Debug`: it may hold a raw token.
@@ -74,28 +75,34 @@ struct Local {
     /// Put here while the fleet could not take them; merged into every full set the fleet
     /// loads (so a reconnect cannot drop them) until published.
     unpublished: Mutex<Vec<Revocation>>,
+    /// Withdrawn here while the fleet could not take it: kept out of every full set the fleet
+    /// loads (so a reconnect cannot bring them back) until the fleet has dropped them too.
+    unwithdrawn: Mutex<Vec<String>>,
 }
 
 impl Local {
-    fn put(&self, revocation: Revocation) {
+    /// Puts it in force and saves the set; the save's outcome is returned (and logged).
+    fn put(&self, revocation: Revocation) -> Result<(), String> {
         let _one = lock(&self.changing);
         self.live.current().state.auth().forget(&revocation.target);
         self.common.revocations.put(revocation);
-        self.persist_logged();
+        self.persist_logged()
     }
 
     fn remove(&self, id: &str) -> Option<Revocation> {
         let _one = lock(&self.changing);
         let removed = self.common.revocations.remove(id)?;
         lock(&self.unpublished).retain(|r| r.id != id);
-        self.persist_logged();
+        let _ = self.persist_logged();
         Some(removed)
     }
 
-    fn persist_logged(&self) {
-        if let Err(error) = self.persist() {
+    fn persist_logged(&self) -> Result<(), String> {
+        let saved = self.persist();
+        if let Err(error) = &saved {
             tracing::error!("revocations not saved: {error}");
         }
+        saved
     }
 
     /// Writes the set in force to the state file, if there is one.
@@ -125,6 +132,8 @@ impl Sink for Local {
         }
         // Fail closed: what this instance enforces and the fleet lacks (a Redis restarted
         // empty, a put that never reached it) stays in force and is published again.
+        let unwithdrawn = lock(&self.unwithdrawn).clone();
+        revocations.retain(|r| !unwithdrawn.contains(&r.id));
         let fleet_ids: HashSet<String> = revocations.iter().map(|r| r.id.clone()).collect();
         let missing: Vec<Revocation> = self
             .common
@@ -148,12 +157,12 @@ impl Sink for Local {
         revocations.extend(unpublished.iter().cloned());
         drop(unpublished);
         self.common.revocations.replace_all(revocations);
-        self.persist_logged();
+        let _ = self.persist_logged();
     }
 
     fn put(&self, revocation: Revocation, _published: SystemTime) {
         lock(&self.unpublished).retain(|r| r.id != revocation.id);
-        Local::put(self, revocation);
+        let _ = Local::put(self, revocation);
     }
 
     fn delete(&self, id: &str, _published: SystemTime) {
@@ -224,14 +233,16 @@ impl Revoker {
             state,
             changing: Mutex::new(()),
             unpublished: Mutex::new(Vec::new()),
+            unwithdrawn: Mutex::new(Vec::new()),
         });
         let fleet = config.fleet.as_ref().map(|fleet| {
             let sink: Arc<dyn Sink> = local.clone();
             Arc::new(Fleet::start(fleet, sink, common.metrics.clone()))
         });
-        if let Some(FleetStatus::Disconnected { error, .. }) = fleet.as_ref().map(|f| f.status()) {
-            // Disconnected before any attempt: the URL itself is unusable.
-            return Err(OpenError::Fleet(error));
+        if let Some(why) = fleet.as_ref().and_then(|f| f.unusable_url()) {
+            return Err(OpenError::Fleet(format!(
+                "fleet.redis_url cannot be used: {why}"
+            )));
         }
         let republisher = fleet
             .as_ref()
@@ -277,7 +288,21 @@ impl Revoker {
         }
         let in_hub_target = in_hub.then(|| (request.token.clone(), request.login.clone()));
         let revocation = revocation(request)?;
-        self.local.put(revocation.clone());
+        // Asked before the revocation is in force, which would hide the answer.
+        let owner = match &in_hub_target {
+            Some((Some(token), _)) => {
+                let auth = self.local.live.current();
+                Some(
+                    auth.state
+                        .auth()
+                        .owner(token)
+                        .await
+                        .map(|p| p.login.clone()),
+                )
+            }
+            _ => None,
+        };
+        let saved = self.local.put(revocation.clone());
         self.local.common.metrics.revocation_applied("local");
         tracing::warn!(
             id = %revocation.id,
@@ -285,10 +310,12 @@ impl Revoker {
             reason = revocation.reason.as_deref().map(str::escape_debug).map(tracing::field::display),
             "revocation in force"
         );
-        let persist_error = self.local.persist().err();
+        let persist_error = saved.err();
         let fleet = self.publish(&revocation).await;
         let hub = match (in_hub_target, &self.hub) {
-            (Some((token, login)), Some(hub)) => Some(in_hub_report(hub, token, login).await),
+            (Some((token, login)), Some(hub)) => {
+                Some(in_hub_report(hub, token, login, owner.flatten()).await)
+            }
             _ => None,
         };
         Ok(Revoked {
@@ -315,20 +342,27 @@ impl Revoker {
         }
     }
 
-    /// Withdraws a revocation by id, here and in the fleet.
-    pub async fn withdraw(&self, id: &str) -> Result<Revocation, RevokeError> {
+    /// Withdraws a revocation by id, here and in the fleet; the second value says how the
+    /// fleet took it (with `[fleet]`).
+    pub async fn withdraw(&self, id: &str) -> Result<(Revocation, Option<String>), RevokeError> {
         let removed = self
             .local
             .remove(id)
             .ok_or_else(|| RevokeError::NotFound(id.escape_debug().to_string()))?;
         self.local.common.metrics.revocation_applied("local");
         tracing::warn!(id = %removed.id, target = %describe(&removed.target), "revocation withdrawn");
-        if let Some(fleet) = &self.fleet {
-            if let Err(error) = fleet.delete(id).await {
-                tracing::error!(id, "withdrawal not shared with the fleet: {error}");
+        let Some(fleet) = &self.fleet else {
+            return Ok((removed, None));
+        };
+        let report = match fleet.delete(id).await {
+            Ok(()) => "withdrawn".to_owned(),
+            Err(error) => {
+                tracing::error!(id, "withdrawal not shared with the fleet yet: {error}");
+                lock(&self.local.unwithdrawn).push(id.to_owned());
+                format!("not withdrawn from the fleet yet ({error}); retried when Redis is back")
             }
-        }
-        Ok(removed)
+        };
+        Ok((removed, Some(report)))
     }
 }
 
@@ -338,6 +372,16 @@ async fn republish(fleet: Arc<Fleet>, local: Arc<Local>) {
     while status.changed().await.is_ok() {
         if *status.borrow_and_update() != FleetStatus::Connected {
             continue;
+        }
+        let withdrawals = lock(&local.unwithdrawn).clone();
+        for id in withdrawals {
+            match fleet.delete(&id).await {
+                Ok(()) => lock(&local.unwithdrawn).retain(|pending| *pending != id),
+                Err(error) => {
+                    tracing::warn!(id, "still cannot withdraw from the fleet: {error}");
+                    break;
+                }
+            }
         }
         let pending = lock(&local.unpublished).clone();
         for revocation in pending {
@@ -352,22 +396,37 @@ async fn republish(fleet: Arc<Fleet>, local: Arc<Local>) {
     }
 }
 
-/// Deletes the token (or the user's tokens) in Hub; the report says what Hub said.
+/// Deletes the token (or the user's tokens) in Hub; the report says what Hub said. A token
+/// is deleted only if it is valid and belongs to `owner`, the user it names.
 async fn in_hub_report(
     hub: &HubClient,
     token: Option<String>,
     login: Option<String>,
+    owner: Option<String>,
 ) -> serde_json::Value {
     let report = |result: Result<serde_json::Value, HubError>| match result {
         Ok(value) => value,
         Err(error) => serde_json::json!({ "error": error.to_string() }),
     };
     match (token, login) {
-        (Some(token), _) => report(
-            hub.delete_permanent_token(&token)
-                .await
-                .map(|deleted| serde_json::json!({ "deleted": deleted })),
-        ),
+        (Some(token), _) => {
+            let named = decode_permanent(&token).map(|t| t.login);
+            let refusal = match (&owner, &named) {
+                (None, _) => Some("nothing deleted in Hub: the token is not valid there"),
+                (Some(owner), Ok(named)) if owner != named => {
+                    Some("nothing deleted in Hub: the token belongs to another user than it names")
+                }
+                _ => None,
+            };
+            if let Some(refusal) = refusal {
+                return serde_json::json!({ "error": refusal });
+            }
+            report(
+                hub.delete_permanent_token(&token)
+                    .await
+                    .map(|deleted| serde_json::json!({ "deleted": deleted })),
+            )
+        }
         (None, Some(login)) => report(
             hub.delete_user_tokens(&login)
                 .await
@@ -380,7 +439,9 @@ async fn in_hub_report(
 /// For logs: a fingerprint (never more than 12 digits of it) or a login.
 fn describe(target: &Target) -> String {
     match target {
-        Target::Fingerprint(fingerprint) => format!("token {}", &fingerprint[..12]),
+        Target::Fingerprint(fingerprint) => {
+            format!("token {}", fingerprint.get(..12).unwrap_or(fingerprint))
+        }
         Target::Login(login) => format!("user {}", login.escape_debug()),
     }
 }
@@ -406,6 +467,18 @@ fn revocation(request: RevokeRequest) -> Result<Revocation, RevokeError> {
     let bad = |message: &str| RevokeError::BadRequest(message.to_owned());
     let target = match (request.token, request.fingerprint, request.login) {
         (Some(token), None, None) if !token.is_empty() => {
+            if token
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
+            {
+                return Err(bad("token: give the token alone, without \"Bearer \""));
+            }
+            check_bare_token(&token).map_err(|_| {
+                bad(
+                    "token: not a token as clients send it (visible ASCII, single spaces \
+                     inside, nothing around it), so it could never match",
+                )
+            })?;
             Target::Fingerprint(hex(&token_hash(&token)))
         }
         (None, Some(fingerprint), None) => {
@@ -467,6 +540,17 @@ mod tests {
         assert!(request(r#"{"fingerprint":"abc"}"#).is_err());
         assert!(request(r#"{"token":"a","login":"b","ttl":5}"#).is_err());
         assert!(request(r#"{}"#).is_err());
+        for near_miss in [
+            format!("Bearer {token}"),
+            format!("{token} "),
+            format!(" {token}"),
+        ] {
+            let body = serde_json::json!({ "token": near_miss }).to_string();
+            assert!(
+                request(&body).is_err(),
+                "a token that can never match was accepted"
+            );
+        }
         for body in [
             format!(r#"{{"token":"{token}","ttl":"{token}"}}"#),
             format!(r#"{{"token":"{token}","in_hub":"{token}"}}"#),

@@ -6,6 +6,7 @@
 
 use std::fs::{self, File};
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use super::Revocation;
@@ -67,11 +68,20 @@ impl StateFile {
             hex(digest.as_ref()),
             body.len()
         );
-        let temporary = self.path.with_extension("state.tmp");
+        // A fresh temporary name each time (two writers never share one), readable by the
+        // service user only: the file names users and the hashes of leaked tokens.
+        let temporary = self
+            .path
+            .with_extension(format!("state.{:016x}.tmp", fastrand::u64(..)));
+        let mut contents = header.into_bytes();
+        contents.extend_from_slice(&body);
         let written = (|| {
-            let mut file = File::create(&temporary)?;
-            file.write_all(header.as_bytes())?;
-            file.write_all(&body)?;
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temporary)?;
+            file.write_all(&contents)?;
             file.sync_all()?;
             fs::rename(&temporary, &self.path)?;
             if let Some(dir) = self.path.parent() {
@@ -79,6 +89,9 @@ impl StateFile {
             }
             Ok(())
         })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temporary);
+        }
         written.map_err(write_error)
     }
 }
@@ -113,7 +126,12 @@ fn parse(bytes: &[u8]) -> Result<Vec<Revocation>, String> {
     if hex(actual.as_ref()) != digest {
         return Err("content does not match its sha256".into());
     }
-    serde_json::from_slice(body).map_err(|e| format!("content is not revocations: {e}"))
+    let revocations: Vec<Revocation> =
+        serde_json::from_slice(body).map_err(|e| format!("content is not revocations: {e}"))?;
+    for (index, revocation) in revocations.iter().enumerate() {
+        super::validate(revocation).map_err(|why| format!("revocation {index} has {why}"))?;
+    }
+    Ok(revocations)
 }
 
 #[cfg(test)]
@@ -138,7 +156,14 @@ mod tests {
         assert!(state.load().unwrap().is_empty());
         state.save(&sample()).unwrap();
         assert_eq!(state.load().unwrap(), sample());
-        assert!(!dir.path().join("revocations.state.tmp").exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["revocations.state"], "a temporary file was left");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(state.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
