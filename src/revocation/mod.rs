@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod fleet;
+pub mod request;
 pub mod service;
 pub mod set;
 pub mod state;

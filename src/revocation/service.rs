@@ -5,39 +5,17 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::fleet::{Fleet, FleetStatus, Sink};
+use super::request::{parse, revocation};
 use super::state::{StateError, StateFile};
-use super::{normalize_fingerprint, Revocation, Target};
-use crate::auth::bearer::check_bare_token;
-use crate::auth::cache::{hex, token_hash};
-use crate::config::{parse_duration, Config, MAX_DURATION};
+use super::{Revocation, Target};
+use crate::config::Config;
 use crate::hub::{decode_permanent, HubClient, HubError};
 use crate::live::{Common, Live};
-
-/// What `POST /revocations` accepts. Never `Debug`: it may hold a raw token.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeRequest {
-    token: Option<String>,
-    fingerprint: Option<String>,
-    login: Option<String>,
-    reason: Option<String>,
-    ttl: Option<Ttl>,
-    #[serde(default)]
-    in_hub: bool,
-}
-
-/// `"30s"`, `"720h"` or a number of seconds.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Ttl {
-    Seconds(u64),
-    Text(String),
-}
 
 /// Why a revocation request was refused: the message is safe to return (no token in it).
 #[derive(Debug, thiserror::Error)]
@@ -443,124 +421,5 @@ fn describe(target: &Target) -> String {
             format!("token {}", fingerprint.get(..12).unwrap_or(fingerprint))
         }
         Target::Login(login) => format!("user {}", login.escape_debug()),
-    }
-}
-
-fn parse(body: &[u8]) -> Result<RevokeRequest, RevokeError> {
-    serde_json::from_slice(body).map_err(|error| {
-        use serde_json::error::Category;
-        let at = format!("line {}, column {}", error.line(), error.column());
-        // serde's own message may quote a value, which could be a token: not returned.
-        let message = match error.classify() {
-            Category::Data => format!(
-                "expected {{\"token\" | \"fingerprint\" | \"login\": \"…\", \"reason\"?, \
-                 \"ttl\"?, \"in_hub\"?}} ({at})"
-            ),
-            _ => format!("the body is not JSON ({at})"),
-        };
-        RevokeError::BadRequest(message)
-    })
-}
-
-/// Exactly one target; logins need a ttl; tokens and fingerprints default to forever.
-fn revocation(request: RevokeRequest) -> Result<Revocation, RevokeError> {
-    let bad = |message: &str| RevokeError::BadRequest(message.to_owned());
-    let target = match (request.token, request.fingerprint, request.login) {
-        (Some(token), None, None) if !token.is_empty() => {
-            if token
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
-            {
-                return Err(bad("token: give the token alone, without \"Bearer \""));
-            }
-            check_bare_token(&token).map_err(|_| {
-                bad(
-                    "token: not a token as clients send it (visible ASCII, single spaces \
-                     inside, nothing around it), so it could never match",
-                )
-            })?;
-            Target::Fingerprint(hex(&token_hash(&token)))
-        }
-        (None, Some(fingerprint), None) => {
-            Target::Fingerprint(normalize_fingerprint(&fingerprint).map_err(|e| bad(&e))?)
-        }
-        (None, None, Some(login)) if !login.trim().is_empty() && login.len() <= 256 => {
-            Target::Login(login)
-        }
-        (None, None, Some(_)) => return Err(bad("login: 1 to 256 characters")),
-        (Some(_), None, None) => return Err(bad("token: empty")),
-        _ => return Err(bad("give exactly one of token, fingerprint or login")),
-    };
-    let ttl = match request.ttl {
-        None => None,
-        Some(Ttl::Seconds(seconds)) => Some(Duration::from_secs(seconds)),
-        Some(Ttl::Text(text)) => Some(parse_duration(&text).map_err(|_| {
-            // The parser's message quotes the value, which could be a token sent by mistake.
-            bad("ttl: not a duration (use e.g. \"24h\", \"90m\" or a number of seconds)")
-        })?),
-    };
-    if ttl.is_some_and(|ttl| ttl.is_zero() || ttl > MAX_DURATION) {
-        return Err(bad("ttl: more than 0 and at most 365 days"));
-    }
-    if matches!(target, Target::Login(_)) && ttl.is_none() {
-        return Err(bad(
-            "a login revocation needs a ttl (e.g. \"720h\"): a user may be trusted again later",
-        ));
-    }
-    let reason = request.reason.filter(|r| !r.is_empty());
-    if reason.as_ref().is_some_and(|r| r.len() > 1024) {
-        return Err(bad("reason: at most 1024 bytes"));
-    }
-    Ok(Revocation::new(target, reason, ttl))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(body: &str) -> Result<Revocation, RevokeError> {
-        revocation(parse(body.as_bytes())?)
-    }
-
-    #[test]
-    fn requests_are_checked_and_never_echo_a_token() {
-        let token = "perm:YWxpY2U=.NDctNQ==.secretsecretsecret";
-        let by_token = request(&format!(r#"{{"token":"{token}","reason":"leak"}}"#)).unwrap();
-        assert_eq!(
-            by_token.target,
-            Target::Fingerprint(hex(&token_hash(token)))
-        );
-        assert_eq!(by_token.expires, None);
-        let by_login = request(r#"{"login":"alice","ttl":"24h"}"#).unwrap();
-        assert_eq!(by_login.expires, Some(by_login.created + 24 * 3600));
-        assert!(
-            request(r#"{"login":"alice"}"#).is_err(),
-            "logins need a ttl"
-        );
-        assert!(request(r#"{"fingerprint":"abc"}"#).is_err());
-        assert!(request(r#"{"token":"a","login":"b","ttl":5}"#).is_err());
-        assert!(request(r#"{}"#).is_err());
-        for near_miss in [
-            format!("Bearer {token}"),
-            format!("{token} "),
-            format!(" {token}"),
-        ] {
-            let body = serde_json::json!({ "token": near_miss }).to_string();
-            assert!(
-                request(&body).is_err(),
-                "a token that can never match was accepted"
-            );
-        }
-        for body in [
-            format!(r#"{{"token":"{token}","ttl":"{token}"}}"#),
-            format!(r#"{{"token":"{token}","in_hub":"{token}"}}"#),
-            format!(r#"{{"tokn":"{token}"}}"#),
-            format!(r#"{{"token":"{token}"#),
-        ] {
-            let Err(error) = request(&body) else {
-                panic!("accepted a bad body");
-            };
-            assert!(!error.to_string().contains("secretsecret"), "{error}");
-        }
     }
 }
