@@ -81,6 +81,22 @@ enum Command {
     Sim {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
+        /// Benchmark mode: the echo answers a small fixed body, only warnings are logged, and
+        /// GET /sim/stats reports probe and echo counters. Token checks are unchanged.
+        #[arg(long)]
+        fast: bool,
+        /// Delay before Hub answers, probes included (e.g. "2ms").
+        #[arg(long, value_parser = hubgate::config::parse_duration)]
+        hub_latency: Option<std::time::Duration>,
+        /// Mint this many permanent tokens for alice (YouTrack scope) at start.
+        #[arg(long, requires = "bench_token_file")]
+        bench_tokens: Option<u64>,
+        /// Where the minted tokens go, one per line (written before the banner is printed).
+        #[arg(long, requires = "bench_tokens")]
+        bench_token_file: Option<PathBuf>,
+        /// Worker threads (default: one per CPU core).
+        #[arg(long)]
+        workers: Option<usize>,
     },
 }
 
@@ -154,7 +170,20 @@ fn main() -> ExitCode {
                 )),
             }
         }
-        Command::Sim { listen } => sim(listen),
+        Command::Sim {
+            listen,
+            fast,
+            hub_latency,
+            bench_tokens,
+            bench_token_file,
+            workers,
+        } => sim(SimOptions {
+            listen,
+            fast,
+            hub_latency,
+            bench_tokens: bench_tokens.zip(bench_token_file),
+            workers,
+        }),
         Command::Demo { port } => demo(port),
     };
     match result {
@@ -387,14 +416,50 @@ fn revoke(command: hubgate::revocation::client::RevokeCommand) -> anyhow::Result
     Ok(())
 }
 
+/// `hubgate sim`'s options.
+struct SimOptions {
+    listen: SocketAddr,
+    fast: bool,
+    hub_latency: Option<std::time::Duration>,
+    /// How many tokens to mint, and the file they go to.
+    bench_tokens: Option<(u64, PathBuf)>,
+    workers: Option<usize>,
+}
+
 /// The simulator as a process, for manual trials and benchmarks.
-fn sim(listen: SocketAddr) -> anyhow::Result<()> {
-    init_tracing("info", LogFormat::Text);
-    runtime()?.block_on(async {
+fn sim(options: SimOptions) -> anyhow::Result<()> {
+    let listen = options.listen;
+    init_tracing(if options.fast { "warn" } else { "info" }, LogFormat::Text);
+    runtime_with(options.workers)?.block_on(async {
         let sim = hubgate::sim::Sim::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        sim.set_fast(options.fast);
+        if let Some(latency) = options.hub_latency {
+            sim.set_hub_latency(latency);
+        }
+        if let Some((count, path)) = &options.bench_tokens {
+            let write = || -> std::io::Result<()> {
+                let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+                sim.mint_bench_tokens(*count, &mut out)?;
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()
+            };
+            write().with_context(|| format!("cannot write {}", path.display()))?;
+        }
         print!("{}", sim_banner(&sim));
+        if let Some((count, path)) = &options.bench_tokens {
+            println!(
+                "  {count} bench tokens (alice, YouTrack only) in {}",
+                path.display()
+            );
+        }
+        if options.fast {
+            println!(
+                "  fast mode: small fixed echo; counters at {}{}",
+                sim.url(),
+                hubgate::sim::STATS_PATH
+            );
+        }
         tokio::signal::ctrl_c()
             .await
             .context("cannot wait for Ctrl-C")?;

@@ -7,15 +7,18 @@
 //! - `oauth`     — `/hub/api/rest/oauth2/token`
 //! - `youtrack`  — `/api/users/me`, the echo every other path answers with, `/sim/ws`
 //! - `rfc7662`   — the simulator-only introspection endpoint
+//! - `bench`     — fast mode for benchmarks (a small fixed echo, `/sim/stats`), bulk minting
 //! - `fields`, `http` — Hub's `fields=` projection and response helpers
 //!
 //! Test controls (probe counters, Hub faults and latency, upstream latency, guest access) are
-//! methods of [`Sim`], never endpoints: nothing a gateway forwards can reach them.
+//! methods of [`Sim`], never endpoints: nothing a gateway forwards can reach them. The one
+//! exception is read-only and opt-in: in fast mode `GET /sim/stats` reports the counters.
 
 // Endpoints return their error answers through `Result<_, Response>` for `?`; a response is
 // larger than clippy likes in an `Err`, which costs nothing that matters off the hot path.
 #![allow(clippy::result_large_err)]
 
+mod bench;
 mod directory;
 mod fields;
 mod http;
@@ -26,7 +29,7 @@ mod youtrack;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,6 +42,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use bench::{Stats, STATS_PATH};
 pub use directory::{PermStyle, HUB_SERVICE_ID, YOUTRACK_SERVICE_ID};
 pub use oauth::ACCESS_TOKEN_LIFETIME;
 pub use rfc7662::PATH as RFC7662_PATH;
@@ -69,8 +73,15 @@ struct Controls {
     hub_latency: Mutex<Duration>,
     upstream_latency: Mutex<Duration>,
     guest_access: AtomicBool,
+    /// Benchmark mode: the echo answers a fixed small body; `/sim/stats` answers.
+    fast: AtomicBool,
     /// Probe calls per (token hash, service ID).
     probes: Mutex<HashMap<(TokenKey, &'static str), u64>>,
+    /// All probe calls, and those for a (token, service) pair asked before.
+    probe_total: AtomicU64,
+    probe_repeats: AtomicU64,
+    /// Requests the echo answered.
+    echoes: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,6 +93,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Controls {
     fn guest_access(&self) -> bool {
         self.guest_access.load(Ordering::Relaxed)
+    }
+
+    fn fast(&self) -> bool {
+        self.fast.load(Ordering::Relaxed)
     }
 }
 
@@ -235,7 +250,28 @@ impl Sim {
 
     /// All `users/me` probes so far, whatever the token.
     pub fn total_probes(&self) -> u64 {
-        lock(&self.shared.controls.probes).values().sum()
+        self.shared.controls.probe_total.load(Ordering::Relaxed)
+    }
+
+    /// The counters `GET /sim/stats` reports in fast mode.
+    pub fn stats(&self) -> Stats {
+        bench::stats(&self.shared)
+    }
+
+    /// Fast mode, for benchmarks: the echo answers every request with a small fixed body, and
+    /// `GET /sim/stats` answers with [`Sim::stats`]. Token checks are unchanged.
+    pub fn set_fast(&self, on: bool) {
+        self.shared.controls.fast.store(on, Ordering::Relaxed);
+    }
+
+    /// Mints `count` permanent tokens for alice, granted for YouTrack only, and writes them to
+    /// `out` one per line (benchmark input: many distinct valid tokens at no HTTP cost).
+    pub fn mint_bench_tokens(
+        &self,
+        count: u64,
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        bench::mint_tokens(&self.shared, count, out)
     }
 
     pub fn set_hub_fault(&self, fault: Option<HubFault>) {
@@ -333,8 +369,7 @@ async fn dispatch(
     let path = request.uri().path().to_owned();
     count_probe(shared, &request, &path);
     if is_hub_path(&path) {
-        let latency = *lock(&shared.controls.hub_latency);
-        tokio::time::sleep(latency).await;
+        delay(&shared.controls.hub_latency).await;
         if let Some(fault) = *lock(&shared.controls.hub_fault) {
             return faulty(fault);
         }
@@ -344,16 +379,29 @@ async fn dispatch(
         "/api/users/me" => youtrack::users_me(shared, &request),
         p if p == rfc7662::PATH => rfc7662::introspect(shared, request).await,
         "/sim/ws" => youtrack::websocket(request),
+        bench::STATS_PATH if shared.controls.fast() => bench::stats_response(shared),
         p if p.starts_with("/hub/api/rest/") => {
             hub::handle(shared, request, &p["/hub/api/rest/".len()..]).await
         }
         _ => {
-            let latency = *lock(&shared.controls.upstream_latency);
-            tokio::time::sleep(latency).await;
-            youtrack::echo(request).await
+            delay(&shared.controls.upstream_latency).await;
+            shared.controls.echoes.fetch_add(1, Ordering::Relaxed);
+            if shared.controls.fast() {
+                bench::fast_echo(request).await
+            } else {
+                youtrack::echo(request).await
+            }
         }
     };
     Ok(response)
+}
+
+/// Waits the configured latency; no timer at all when it is zero.
+async fn delay(latency: &Mutex<Duration>) {
+    let latency = *lock(latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
 }
 
 fn count_probe(shared: &Shared, request: &Request<Incoming>, path: &str) {
@@ -363,9 +411,17 @@ fn count_probe(shared: &Shared, request: &Request<Incoming>, path: &str) {
         _ => return,
     };
     let key = token_key(self::http::bearer(request).unwrap_or(""));
-    *lock(&shared.controls.probes)
-        .entry((key, service))
-        .or_default() += 1;
+    let controls = &shared.controls;
+    let before = {
+        let mut probes = lock(&controls.probes);
+        let count = probes.entry((key, service)).or_default();
+        *count += 1;
+        *count - 1
+    };
+    controls.probe_total.fetch_add(1, Ordering::Relaxed);
+    if before > 0 {
+        controls.probe_repeats.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn faulty(fault: HubFault) -> Result<Response<SimBody>, Dropped> {
