@@ -442,6 +442,12 @@ $((ELAPSED / 60)) min $((ELAPSED % 60)) s, after $((BUILD_SECONDS / 60)) min $((
 \`bench/run.sh\`; see [bench/README.md](bench/README.md).
 
 EOF
+    if awk -v l="${LOAD_BEFORE%% *}" -v s="$STEAL_RUN" 'BEGIN { exit !(l >= 0.5 || s >= 2) }'; then
+        echo "**The machine was not idle**: load average $LOAD_BEFORE at the start, $STEAL_RUN % of"
+        echo "all CPU time stolen by the hypervisor during the run. Runs with much stolen time are"
+        echo "marked in the notes; compare proxies within one run, not across runs."
+        echo
+    fi
     targets_table
     main_table
     ratio_table
