@@ -94,9 +94,10 @@ impl GatewayError {
         match self {
             GatewayError::UpstreamTimeout { .. } => Some("timeout"),
             GatewayError::UpstreamFailed { cause, .. } => {
-                let connect = cause
-                    .downcast_ref::<hyper_util::client::legacy::Error>()
-                    .is_some_and(|e| e.is_connect());
+                let connect = matches!(
+                    cause.downcast_ref::<crate::forward::pool::SendError>(),
+                    Some(crate::forward::pool::SendError::Connect(_))
+                );
                 Some(if connect { "connect" } else { "protocol" })
             }
             _ => None,

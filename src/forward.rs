@@ -1,4 +1,4 @@
-//! Forwarding to an upstream: one pooled HTTP/1.1 client per upstream, the header hygiene of
+//! Forwarding to an upstream: a keep-alive connection pool per upstream (`pool`), the header hygiene of
 //! `security.md` ("Headers and credentials") in one function each way, `X-Forwarded-*`, and
 //! WebSocket upgrades passed through deliberately. Bodies stream both ways; nothing is buffered
 //! whole. The path and query go out as the exact bytes that were checked, `Authorization`
@@ -10,17 +10,16 @@ use std::time::Duration;
 
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, COOKIE, EXPECT, HOST,
-    TRANSFER_ENCODING, UPGRADE,
+    PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
-use http::uri::{Authority, Scheme, Uri};
+use http::uri::{Scheme, Uri};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 
 use crate::config;
 use crate::error::GatewayError;
@@ -28,21 +27,25 @@ use crate::metrics::Name;
 use crate::tls::{self, TlsError};
 use crate::GatewayBody;
 
+pub mod pool;
+
+use self::pool::{Pool, PooledBody};
+
 /// How long an unused pooled upstream connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Hop-by-hop headers (RFC 9110 7.6.1 plus the proxy-era ones): never forwarded either way.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
-    "proxy-authorization",
-    "proxy-authenticate",
+const HOP_BY_HOP: [HeaderName; 10] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    HeaderName::from_static("http2-settings"),
+    PROXY_AUTHORIZATION,
+    PROXY_AUTHENTICATE,
 ];
 
 /// The client connection a request came on, as the gateway saw it (never what the client
@@ -51,6 +54,8 @@ const HOP_BY_HOP: [&str; 10] = [
 pub struct ClientConn {
     pub peer: SocketAddr,
     pub https: bool,
+    /// `X-Forwarded-For`, made once per connection.
+    forwarded_for: HeaderValue,
     tunnel: Mutex<Option<Tunnel>>,
 }
 
@@ -59,6 +64,7 @@ impl ClientConn {
         ClientConn {
             peer,
             https,
+            forwarded_for: peer_header(peer),
             tunnel: Mutex::new(None),
         }
     }
@@ -99,10 +105,8 @@ impl Tunnel {
 pub struct Upstream {
     /// Also its label in metrics.
     name: Name,
-    scheme: Scheme,
-    authority: Authority,
     response_timeout: Duration,
-    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    pool: Pool,
 }
 
 impl Upstream {
@@ -110,24 +114,15 @@ impl Upstream {
         let https = config.url.scheme() == Some(&Scheme::HTTPS);
         let tls = tls::upstream_config(config.ca_file.as_deref(), https)?;
         let connector = connector(tls, config.connect_timeout);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(connector);
+        let mut target = http::uri::Parts::default();
+        target.scheme = config.url.scheme().cloned();
+        target.authority = config.url.authority().cloned();
+        target.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        let target = Uri::from_parts(target).expect("validated: upstream url is absolute");
         Ok(Upstream {
             name: name.into(),
-            scheme: config
-                .url
-                .scheme()
-                .cloned()
-                .expect("validated: upstream url has a scheme"),
-            authority: config
-                .url
-                .authority()
-                .cloned()
-                .expect("validated: upstream url has an authority"),
             response_timeout: config.response_timeout,
-            client,
+            pool: Pool::new(connector, target, POOL_IDLE_TIMEOUT),
         })
     }
 
@@ -140,15 +135,6 @@ impl Upstream {
 
     pub fn label(&self) -> &Name {
         &self.name
-    }
-
-    /// The upstream's scheme and authority with the client's path and query, byte for byte.
-    fn uri_for(&self, original: &Uri) -> Result<Uri, GatewayError> {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = original.path_and_query().cloned();
-        Uri::from_parts(parts).map_err(|e| self.failed(e))
     }
 }
 
@@ -178,11 +164,11 @@ pub async fn forward(
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let websocket = prepare_request(&mut request, client, request_id)?;
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
-    *request.uri_mut() = upstream.uri_for(request.uri())?;
+    *request.uri_mut() = origin_form(request.uri());
     *request.version_mut() = Version::HTTP_11;
-    let sent = tokio::time::timeout(upstream.response_timeout, upstream.client.request(request));
-    let mut response = match sent.await {
-        Ok(Ok(response)) => response,
+    let sent = tokio::time::timeout(upstream.response_timeout, upstream.pool.send(request));
+    let (mut response, lease) = match sent.await {
+        Ok(Ok(sent)) => sent,
         Ok(Err(error)) => return Err(upstream.failed(error)),
         Err(_) => {
             return Err(GatewayError::UpstreamTimeout {
@@ -194,7 +180,19 @@ pub async fn forward(
         return switch_protocols(upstream, client, client_upgrade, response);
     }
     strip_hop_by_hop(response.headers_mut());
-    Ok(response.map(Either::Left))
+    Ok(response.map(|body| Either::Left(PooledBody::new(body, Some(lease)))))
+}
+
+/// The client's path and query, byte for byte, as the HTTP/1.1 request target (an HTTP/2
+/// request arrives in absolute form).
+fn origin_form(original: &Uri) -> Uri {
+    match original.path_and_query() {
+        Some(_) if original.scheme().is_none() && original.authority().is_none() => {
+            original.clone()
+        }
+        Some(path) => Uri::from(path.clone()),
+        None => Uri::from_static("/"),
+    }
 }
 
 /// Header hygiene for the upstream request. Returns whether this is a WebSocket upgrade that
@@ -220,7 +218,7 @@ fn prepare_request(
         set_upgrade_headers(headers);
     }
     headers.insert(HOST, host.clone());
-    headers.insert(X_FORWARDED_FOR, peer_header(client.peer));
+    headers.insert(X_FORWARDED_FOR, client.forwarded_for.clone());
     headers.insert(X_FORWARDED_PROTO, proto_header(client.https));
     headers.insert(X_FORWARDED_HOST, host);
     headers.insert(X_REQUEST_ID, request_id.clone());
@@ -298,14 +296,23 @@ fn is_protected(token: &[u8]) -> bool {
 
 /// Removes `Connection`, every header it names, and the fixed hop-by-hop set. A message framed
 /// by `Transfer-Encoding` loses any `Content-Length` too (RFC 9112 6.3): hyper re-frames it.
+/// One pass over the names; nothing is allocated for a message without hop-by-hop headers.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let hop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
+        .collect();
+    if hop.is_empty() {
+        return;
+    }
     let listed: Vec<HeaderName> = connection_tokens(headers)
         .filter_map(|token| HeaderName::from_bytes(token).ok())
         .collect();
     if headers.contains_key(TRANSFER_ENCODING) {
         headers.remove(CONTENT_LENGTH);
     }
-    for name in listed.iter().map(HeaderName::as_str).chain(HOP_BY_HOP) {
+    for name in listed.iter().chain(&hop) {
         headers.remove(name);
     }
 }
@@ -404,5 +411,5 @@ fn switch_protocols(
     }
     strip_hop_by_hop(response.headers_mut());
     set_upgrade_headers(response.headers_mut());
-    Ok(response.map(Either::Left))
+    Ok(response.map(|body| Either::Left(PooledBody::new(body, None))))
 }

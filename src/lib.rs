@@ -42,4 +42,4 @@ pub mod tls;
 
 /// Every response body the gateway sends: an upstream's, streamed, or one of its own.
 pub type GatewayBody =
-    http_body_util::Either<hyper::body::Incoming, http_body_util::Full<bytes::Bytes>>;
+    http_body_util::Either<forward::pool::PooledBody, http_body_util::Full<bytes::Bytes>>;

@@ -230,7 +230,14 @@ fn request_id(request: &Request<Incoming>) -> HeaderValue {
     }
 }
 
+/// 32 random hex digits.
 fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&format!("{:032x}", fastrand::u128(..)))
-        .unwrap_or_else(|_| HeaderValue::from_static("0"))
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 32];
+    let mut bits = fastrand::u128(..);
+    for digit in &mut id {
+        *digit = DIGITS[(bits & 0xf) as usize];
+        bits >>= 4;
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }

@@ -712,6 +712,9 @@ pub mod resources {
         pub big_bytes: usize,
         /// `/big` bodies dropped before their last byte: whoever was reading went away.
         pub big_abandoned: usize,
+        /// Connections accepted, and those of them still open.
+        pub connections: usize,
+        pub open_connections: usize,
     }
 
     type Tally = Arc<watch::Sender<Counts>>;
@@ -720,7 +723,9 @@ pub mod resources {
     /// of 1024:
     /// - `/stall`: never answers;
     /// - `/hold`: answers 200 once the test [`release`](CountingUpstream::release)s it;
-    /// - `/big?bytes=N`: N bytes, produced only as fast as they are taken;
+    /// - `/big?bytes=N`: N bytes, produced only as fast as they are taken (`/chunked?bytes=N`:
+    ///   the same without a length, so chunked);
+    /// - `/empty`: 204; `/close`: 200 "ok" with `Connection: close`;
     /// - anything else: 200 "ok".
     pub struct CountingUpstream {
         pub addr: SocketAddr,
@@ -743,15 +748,22 @@ pub mod resources {
             let (tally, permits) = (upstream.tally.clone(), upstream.permits.clone());
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
+                    tally.send_modify(|c| {
+                        c.connections += 1;
+                        c.open_connections += 1;
+                    });
                     let (tally, permits) = (tally.clone(), permits.clone());
+                    let closed = tally.clone();
                     let service = service_fn(move |request| {
                         let (tally, permits) = (tally.clone(), permits.clone());
                         async move { Ok::<_, Infallible>(answer(tally, permits, request).await) }
                     });
-                    tokio::spawn(
-                        hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service),
-                    );
+                    tokio::spawn(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                        closed.send_modify(|c| c.open_connections -= 1);
+                    });
                 }
             });
             upstream
@@ -786,15 +798,33 @@ pub mod resources {
                 permits.acquire().await.expect("never closed").forget();
                 Response::new(full("released"))
             }
-            "/big" => {
+            path @ ("/big" | "/chunked") => {
                 let left = request
                     .uri()
                     .query()
                     .and_then(|q| q.strip_prefix("bytes="))
                     .and_then(|n| n.parse().ok())
                     .expect("/big?bytes=N");
-                let body = BigBody { left, tally };
+                let chunked = path == "/chunked";
+                let body = BigBody {
+                    left,
+                    chunked,
+                    tally,
+                };
                 Response::new(http_body_util::BodyExt::boxed(body))
+            }
+            "/empty" => {
+                let mut response = Response::new(full(""));
+                *response.status_mut() = http::StatusCode::NO_CONTENT;
+                response
+            }
+            "/close" => {
+                let mut response = Response::new(full("ok"));
+                let close = http::HeaderValue::from_static("close");
+                response
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, close);
+                response
             }
             _ => Response::new(full("ok")),
         }
@@ -822,9 +852,11 @@ pub mod resources {
 
     static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
-    /// `left` more bytes of `x`, in 64 KiB frames made when asked for.
+    /// `left` more bytes of `x`, in 64 KiB frames made when asked for; without a length when
+    /// `chunked`.
     struct BigBody {
         left: usize,
+        chunked: bool,
         tally: Tally,
     }
 
@@ -846,11 +878,15 @@ pub mod resources {
         }
 
         fn is_end_stream(&self) -> bool {
-            self.left == 0
+            self.left == 0 && !self.chunked
         }
 
         fn size_hint(&self) -> SizeHint {
-            SizeHint::with_exact(self.left as u64)
+            if self.chunked {
+                SizeHint::default()
+            } else {
+                SizeHint::with_exact(self.left as u64)
+            }
         }
     }
 
