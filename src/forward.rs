@@ -1,8 +1,8 @@
-//! Forwarding to an upstream: a keep-alive connection pool per upstream (`pool`), the header hygiene of
-//! `security.md` ("Headers and credentials") in one function each way, `X-Forwarded-*`, and
-//! WebSocket upgrades passed through deliberately. Bodies stream both ways; nothing is buffered
-//! whole. The path and query go out as the exact bytes that were checked, `Authorization`
-//! untouched: YouTrack authorizes the request again.
+//! Forwarding to an upstream: a keep-alive connection pool per upstream (`pool`), the header
+//! hygiene of `security.md` ("Headers and credentials") in one function each way,
+//! `X-Forwarded-*`, and WebSocket upgrades passed through deliberately. Bodies stream both
+//! ways; nothing is buffered whole. The path and query go out as the exact bytes that were
+//! checked, `Authorization` untouched: YouTrack authorizes the request again.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
