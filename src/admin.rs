@@ -241,7 +241,7 @@ impl Admin {
     }
 
     async fn metrics(&self) -> AdminResponse {
-        let (positive, negative) = self.live.current().state.auth().cache_entries().await;
+        let (positive, negative) = self.live.current().state.auth().cache_entries();
         let revocations = self.revoker.list().len();
         let body = self.live.metrics().render(positive, negative, revocations);
         let mut response = text(StatusCode::OK, body);

@@ -33,6 +33,7 @@ pub mod hub;
 pub mod live;
 pub mod metrics;
 pub mod path;
+pub mod periodic;
 pub mod proxy;
 pub mod revocation;
 pub mod server;

@@ -5,8 +5,10 @@
 //! backend call (single flight). Backend errors are never cached; a positive entry past its
 //! TTL may stand in for up to `stale_if_error` while the backend fails, for reads only.
 //!
-//! Freshness is judged on tokio's clock (tests move it); moka's own expiry only reclaims
-//! memory, after the last moment an entry could still be served.
+//! Freshness is judged on tokio's clock (tests move it). Both caches are `quick_cache`
+//! (CLOCK-PRO, bounded by `max_entries`, about 80 bytes per entry of its own, against moka's
+//! 480 with per-entry expiry); entries past the last moment they could still be served are
+//! dropped when met, and by a sweep every [`SWEEP_PERIOD`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use moka::future::Cache;
+use quick_cache::sync::Cache;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -74,34 +76,33 @@ impl Outcome {
     }
 }
 
-type Key = (TokenHash, usize);
+/// How often entries that can no longer be served are dropped, if not met before.
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(30);
+
+/// A token's hash and a service's index (a `u32`, so that an entry packs into 64 bytes).
+type Key = (TokenHash, u32);
 type Flight = Arc<OnceCell<Result<Introspected, BackendError>>>;
 
-#[derive(Debug)]
+fn key(hash: TokenHash, service: usize) -> Key {
+    // There are as many services as `[services.*]` tables.
+    (hash, service as u32)
+}
+
+/// Milliseconds since the cache's origin: deadlines in 8 bytes instead of an `Instant`'s 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline(u64);
+
+#[derive(Debug, Clone)]
 struct Positive {
     principal: Arc<Principal>,
-    fresh_until: Instant,
-    stale_until: Instant,
+    fresh_until: Deadline,
+    stale_until: Deadline,
 }
 
 #[derive(Debug, Clone)]
 struct Negative {
     verdict: Verdict,
-    until: Instant,
-}
-
-/// Reclaims a positive entry once it can no longer be served, even stale.
-struct PositiveExpiry;
-
-impl moka::Expiry<Key, Arc<Positive>> for PositiveExpiry {
-    fn expire_after_create(
-        &self,
-        _: &Key,
-        value: &Arc<Positive>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(value.stale_until.saturating_duration_since(Instant::now()))
-    }
+    until: Deadline,
 }
 
 /// Takes a finished (or abandoned) call out of `in_flight`, however its caller leaves —
@@ -129,68 +130,70 @@ impl Drop for FlightGuard<'_> {
 }
 
 pub struct VerdictCache {
-    positive: Cache<Key, Arc<Positive>>,
+    positive: Cache<Key, Positive>,
     negative: Cache<Key, Negative>,
     /// Backend calls under way, by key: later misses wait on the same cell.
     in_flight: Mutex<HashMap<Key, Flight>>,
+    /// What deadlines count from.
+    origin: Instant,
     ttl: Duration,
     negative_ttl: Duration,
     stale_if_error: Duration,
 }
 
 impl VerdictCache {
-    pub fn new(config: &config::Cache) -> VerdictCache {
-        VerdictCache {
-            positive: Cache::builder()
-                .max_capacity(config.max_entries)
-                .expire_after(PositiveExpiry)
-                .support_invalidation_closures()
-                .build(),
-            negative: Cache::builder()
-                .max_capacity((config.max_entries / 4).max(1))
-                .time_to_live(config.negative_ttl)
-                .support_invalidation_closures()
-                .build(),
+    /// A cache, swept every [`SWEEP_PERIOD`] for as long as it exists (when made inside a
+    /// tokio runtime).
+    pub fn new(config: &config::Cache) -> Arc<VerdictCache> {
+        let capacity = usize::try_from(config.max_entries).unwrap_or(usize::MAX);
+        let cache = Arc::new(VerdictCache {
+            positive: Cache::new(capacity),
+            negative: Cache::new((capacity / 4).max(1)),
             in_flight: Mutex::new(HashMap::new()),
+            origin: Instant::now(),
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             stale_if_error: config.stale_if_error,
-        }
+        });
+        crate::periodic::every(&cache, SWEEP_PERIOD, VerdictCache::sweep);
+        cache
     }
 
-    /// Entries held now, (positive, negative), once moka's pending bookkeeping is done.
-    pub async fn entries(&self) -> (u64, u64) {
-        self.positive.run_pending_tasks().await;
-        self.negative.run_pending_tasks().await;
-        (self.positive.entry_count(), self.negative.entry_count())
+    fn deadline(&self, at: Instant) -> Deadline {
+        let since = at.saturating_duration_since(self.origin);
+        Deadline(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn now(&self) -> Deadline {
+        self.deadline(Instant::now())
+    }
+
+    /// Drops the entries that can no longer be served.
+    pub fn sweep(&self) {
+        let now = self.now();
+        self.positive.retain(|_, entry| now < entry.stale_until);
+        self.negative.retain(|_, entry| now < entry.until);
+    }
+
+    /// Entries that can still be served, (positive, negative).
+    pub fn entries(&self) -> (u64, u64) {
+        self.sweep();
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        (count(self.positive.len()), count(self.negative.len()))
     }
 
     /// Drops the verdicts of every token whose hash starts with `fingerprint` (lower-case hex).
     pub fn forget_fingerprint(&self, fingerprint: &str) {
-        let matches = |prefix: String| move |key: &Key| hex(&key.0).starts_with(&prefix);
-        let positive = matches(fingerprint.to_owned());
-        let negative = matches(fingerprint.to_owned());
-        let purged = self
-            .positive
-            .invalidate_entries_if(move |key, _| positive(key))
-            .and(
-                self.negative
-                    .invalidate_entries_if(move |key, _| negative(key)),
-            );
-        if let Err(error) = purged {
-            tracing::warn!(%error, "cannot purge cached verdicts");
-        }
+        let matches = |key: &Key| hex(&key.0).starts_with(fingerprint);
+        self.positive.retain(|key, _| !matches(key));
+        self.negative.retain(|key, _| !matches(key));
     }
 
     /// Drops the positive verdicts of every token of `login` (case-insensitively).
     pub fn forget_login(&self, login: &str) {
         let login = login.to_lowercase();
-        let purged = self
-            .positive
-            .invalidate_entries_if(move |_, entry| entry.principal.login.to_lowercase() == login);
-        if let Err(error) = purged {
-            tracing::warn!(%error, "cannot purge cached verdicts");
-        }
+        self.positive
+            .retain(|_, entry| entry.principal.login.to_lowercase() != login);
     }
 
     /// The verdict for (`hash`, `service`): from the cache, or from `fetch` (run by one caller
@@ -205,18 +208,17 @@ impl VerdictCache {
     where
         F: Future<Output = Result<Introspected, BackendError>>,
     {
-        let key = (hash, service);
-        let positive = self.positive.get(&key).await;
-        if let Some(entry) = positive.as_ref().filter(|e| Instant::now() < e.fresh_until) {
+        let key = key(hash, service);
+        let now = self.now();
+        let positive = self.positive.get(&key);
+        if let Some(entry) = positive.as_ref().filter(|e| now < e.fresh_until) {
             return (Ok(Verdict::Granted(entry.principal.clone())), Outcome::Hit);
         }
-        if let Some(entry) = self
-            .negative
-            .get(&key)
-            .await
-            .filter(|e| Instant::now() < e.until)
-        {
-            return (Ok(entry.verdict), Outcome::NegativeHit);
+        if let Some(entry) = self.negative.get(&key) {
+            if now < entry.until {
+                return (Ok(entry.verdict), Outcome::NegativeHit);
+            }
+            self.negative.remove(&key);
         }
         let (result, led) = self.single_flight(key, fetch).await;
         let outcome = if led {
@@ -233,15 +235,13 @@ impl VerdictCache {
                     .map_or(Verdict::NotGranted, |(_, v)| v.clone());
                 (Ok(verdict), outcome)
             }
-            Err(error) => {
-                match positive.filter(|e| allow_stale && Instant::now() < e.stale_until) {
-                    Some(entry) => (
-                        Ok(Verdict::Granted(entry.principal.clone())),
-                        Outcome::Stale,
-                    ),
-                    None => (Err(error), outcome),
-                }
-            }
+            Err(error) => match positive.filter(|e| allow_stale && self.now() < e.stale_until) {
+                Some(entry) => (
+                    Ok(Verdict::Granted(entry.principal.clone())),
+                    Outcome::Stale,
+                ),
+                None => (Err(error), outcome),
+            },
         }
     }
 
@@ -272,7 +272,7 @@ impl VerdictCache {
                 async {
                     let result = fetch.await;
                     if let Ok(introspected) = &result {
-                        self.store(key.0, introspected).await;
+                        self.store(key.0, introspected);
                     }
                     result
                 }
@@ -282,7 +282,7 @@ impl VerdictCache {
         (result, guard.led.load(Ordering::Relaxed))
     }
 
-    async fn store(&self, hash: TokenHash, introspected: &Introspected) {
+    fn store(&self, hash: TokenHash, introspected: &Introspected) {
         let now = Instant::now();
         let expires = introspected.expires_at.map(|exp| {
             let left = exp
@@ -290,27 +290,26 @@ impl VerdictCache {
                 .unwrap_or(Duration::ZERO);
             now + left
         });
+        let cap = |at: Instant| self.deadline(expires.map_or(at, |exp| at.min(exp)));
         for (service, verdict) in &introspected.verdicts {
-            let key = (hash, *service);
+            let key = key(hash, *service);
             match verdict {
                 Verdict::Granted(principal) => {
-                    let cap = |at: Instant| expires.map_or(at, |exp| at.min(exp));
-                    let fresh_until = cap(now + self.ttl);
                     let entry = Positive {
                         principal: principal.clone(),
-                        fresh_until,
-                        stale_until: cap(fresh_until + self.stale_if_error),
+                        fresh_until: cap(now + self.ttl),
+                        stale_until: cap(now + self.ttl + self.stale_if_error),
                     };
-                    self.negative.invalidate(&key).await;
-                    self.positive.insert(key, Arc::new(entry)).await;
+                    self.negative.remove(&key);
+                    self.positive.insert(key, entry);
                 }
                 other => {
                     let entry = Negative {
                         verdict: other.clone(),
-                        until: now + self.negative_ttl,
+                        until: self.deadline(now + self.negative_ttl),
                     };
-                    self.positive.invalidate(&key).await;
-                    self.negative.insert(key, entry).await;
+                    self.positive.remove(&key);
+                    self.negative.insert(key, entry);
                 }
             }
         }
@@ -321,7 +320,7 @@ impl VerdictCache {
 mod tests {
     use super::*;
 
-    fn cache() -> VerdictCache {
+    fn cache() -> Arc<VerdictCache> {
         VerdictCache::new(&config::Cache {
             ttl: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(5),
@@ -396,5 +395,53 @@ mod tests {
             "the error was kept"
         );
         assert_eq!(outcome, Outcome::Miss);
+    }
+
+    fn invalid() -> Introspected {
+        Introspected {
+            verdicts: vec![(0, Verdict::Invalid)],
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_max_entries() {
+        let cache = cache();
+        for n in 0..1000 {
+            let hash = token_hash(&format!("token {n}"));
+            let (verdict, _) = cache.verdict(hash, 0, false, async { Ok(granted()) }).await;
+            assert!(matches!(verdict, Ok(Verdict::Granted(_))));
+            let (verdict, _) = cache
+                .verdict(token_hash(&format!("bad {n}")), 0, false, async {
+                    Ok(invalid())
+                })
+                .await;
+            assert_eq!(verdict, Ok(Verdict::Invalid));
+        }
+        let (positive, negative) = cache.entries();
+        assert!((1..=100).contains(&positive), "{positive} positive entries");
+        assert!((1..=25).contains(&negative), "{negative} negative entries");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_leave_once_they_can_no_longer_be_served() {
+        let cache = cache();
+        for n in 0..3 {
+            let hash = token_hash(&format!("token {n}"));
+            cache.verdict(hash, 0, false, async { Ok(granted()) }).await;
+        }
+        cache
+            .verdict(token_hash("bad"), 0, false, async { Ok(invalid()) })
+            .await;
+        assert_eq!(cache.entries(), (3, 1));
+        // Negative verdicts live 5 s, positive ones 30 s (no stale_if_error).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(cache.entries(), (3, 0));
+        tokio::time::sleep(Duration::from_secs(23)).await;
+        assert_eq!((cache.positive.len(), cache.negative.len()), (3, 0));
+        // At 30 s the sweep drops them without anyone asking.
+        assert_eq!(SWEEP_PERIOD, Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!((cache.positive.len(), cache.negative.len()), (0, 0));
     }
 }

@@ -104,10 +104,8 @@ impl Auth {
         Ok(Auth {
             backend: introspect::backend(config, &services)?,
             services,
-            cache: same_verdicts.map_or_else(
-                || Arc::new(VerdictCache::new(&config.cache)),
-                |p| p.cache.clone(),
-            ),
+            cache: same_verdicts
+                .map_or_else(|| VerdictCache::new(&config.cache), |p| p.cache.clone()),
             budget,
             breaker: same_verdicts.map_or_else(Arc::default, |p| p.breaker.clone()),
             calls: Semaphore::new(config.introspection.max_concurrent),
@@ -119,8 +117,8 @@ impl Auth {
     }
 
     /// Verdicts cached now: (positive, negative).
-    pub async fn cache_entries(&self) -> (u64, u64) {
-        self.cache.entries().await
+    pub fn cache_entries(&self) -> (u64, u64) {
+        self.cache.entries()
     }
 
     /// Drops cached verdicts a revocation covers (they are refused anyway; this frees them).

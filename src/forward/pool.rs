@@ -63,9 +63,7 @@ impl Pool {
             idle_timeout,
             idle: Mutex::new(Vec::new()),
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(sweep(Arc::downgrade(&inner)));
-        }
+        crate::periodic::every(&inner, idle_timeout / 2, Inner::sweep);
         Pool { inner }
     }
 
@@ -160,21 +158,6 @@ impl Inner {
             .count();
         idle.drain(..expired);
         idle.retain(|kept| !kept.sender.is_closed());
-    }
-}
-
-/// Closes idle connections on time, for as long as the pool exists.
-async fn sweep(pool: Weak<Inner>) {
-    let Some(period) = pool.upgrade().map(|p| p.idle_timeout / 2) else {
-        return;
-    };
-    let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
-    loop {
-        ticks.tick().await;
-        match pool.upgrade() {
-            Some(pool) => pool.sweep(),
-            None => return,
-        }
     }
 }
 
