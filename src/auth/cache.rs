@@ -428,11 +428,13 @@ mod tests {
         let cache = cache();
         for n in 0..3 {
             let hash = token_hash(&format!("token {n}"));
-            cache.verdict(hash, 0, false, async { Ok(granted()) }).await;
+            let (verdict, outcome) = cache.verdict(hash, 0, false, async { Ok(granted()) }).await;
+            assert!(matches!(verdict, Ok(Verdict::Granted(_))));
+            assert_eq!(outcome, Outcome::Miss);
         }
-        cache
-            .verdict(token_hash("bad"), 0, false, async { Ok(invalid()) })
-            .await;
+        let bad = token_hash("bad");
+        let (verdict, _) = cache.verdict(bad, 0, false, async { Ok(invalid()) }).await;
+        assert_eq!(verdict, Ok(Verdict::Invalid));
         assert_eq!(cache.entries(), (3, 1));
         // Negative verdicts live 5 s, positive ones 30 s (no stale_if_error).
         tokio::time::sleep(Duration::from_secs(6)).await;
