@@ -285,32 +285,23 @@ start_sim() { # NAME LATENCY TOKENS FILE: sets STARTED_PID, STARTED_ADDR
 # ---------------------------------------------------------------------------------------------
 # Configurations
 # ---------------------------------------------------------------------------------------------
-YT_ID=6ab631e2-61a7-4806-b029-44f0753fc29a
-HUB_ID=0-0-0-0-0
 
-# hubgate: the shape of hubgate::demo::config_text (design.md's routes), plus the bench keys.
+# hubgate: the demo's configuration (`hubgate demo --print-config`: design.md's routes, both
+# services, the simulator as upstream and Hub), with the bench's keys added.
 hubgate_config() { # FILE LISTEN ADMIN UPSTREAM WORKERS TLS MISS_RATE MAX_ENTRIES ACCESS_LOG LEVEL
     local file=$1 listen=$2 admin=$3 sim=$4 workers=$5 tls=$6 miss=$7 entries=$8 access=$9 level=${10}
+    local server
+    server=$(printf 'workers = %s\nshutdown_timeout = "1s"' "$workers")
+    if ((tls)); then
+        server+=$(printf '\ntls_cert = "%s"\ntls_key = "%s"' "$WORK/tls/cert.pem" "$WORK/tls/key.pem")
+    fi
     {
-        printf '[server]\nlisten = "%s"\nworkers = %s\nshutdown_timeout = "1s"\n' "$listen" "$workers"
-        if ((tls)); then
-            printf 'tls_cert = "%s"\ntls_key = "%s"\n' "$WORK/tls/cert.pem" "$WORK/tls/key.pem"
-        fi
+        # [server] is the first table: its keys go right below its header.
+        "$BIN" demo --print-config "$sim" --listen "$listen" --admin "$admin" |
+            awk -v server="$server" 'NR == 1 && $0 != "[server]" { exit 1 }
+                { print } NR == 1 { print server }' ||
+            die "hubgate demo --print-config did not start with [server]"
         cat <<EOF
-
-[admin]
-listen = "$admin"
-
-[upstreams.youtrack]
-url = "http://$sim"
-
-[services.youtrack]
-id = "$YT_ID"
-probe = "http://$sim/api/users/me?fields=id,login,name,banned,guest"
-
-[services.hub]
-id = "$HUB_ID"
-probe = "http://$sim/hub/api/rest/users/me?fields=id,login,name,banned,guest"
 
 [introspection]
 client_miss_rate = $miss
@@ -322,34 +313,6 @@ max_entries = $entries
 [log]
 level = "$level"
 access_log = $access
-
-[[routes]]
-prefix = "/hub/api/rest/oauth2"
-upstream = "youtrack"
-
-[[routes]]
-prefix = "/api"
-upstream = "youtrack"
-service = "youtrack"
-
-[[routes]]
-prefix = "/rest"
-upstream = "youtrack"
-service = "youtrack"
-
-[[routes]]
-prefix = "/hub/api"
-upstream = "youtrack"
-service = "hub"
-
-[[routes]]
-prefix = "/hub/rest"
-upstream = "youtrack"
-service = "hub"
-
-[[routes]]
-prefix = "/"
-upstream = "youtrack"
 EOF
     } >"$file"
 }

@@ -47,6 +47,16 @@ enum Command {
         /// The gateway's port; the simulator takes the next one.
         #[arg(long, default_value_t = hubgate::demo::DEFAULT_PORT)]
         port: u16,
+        /// Print the demo's configuration for a gateway in front of the simulator (or any
+        /// upstream) at this address, and exit; `bench/run.sh` starts from it.
+        #[arg(long, value_name = "ADDR")]
+        print_config: Option<SocketAddr>,
+        /// With --print-config: the gateway's listener.
+        #[arg(long, requires = "print_config", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// With --print-config: the admin listener.
+        #[arg(long, requires = "print_config", default_value = "127.0.0.1:9901")]
+        admin: SocketAddr,
     },
     /// Revoke a token or a user at a running gateway (and its fleet), optionally in Hub too.
     /// The token is read from a file or stdin (`-`), never from the command line.
@@ -184,7 +194,19 @@ fn main() -> ExitCode {
             bench_tokens: bench_tokens.zip(bench_token_file),
             workers,
         }),
-        Command::Demo { port } => demo(port),
+        Command::Demo {
+            print_config: Some(upstream),
+            listen,
+            admin,
+            ..
+        } => {
+            print!(
+                "{}",
+                hubgate::demo::config_text(listen, admin, upstream, "")
+            );
+            Ok(())
+        }
+        Command::Demo { port, .. } => demo(port),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -192,3 +192,25 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `demo --print-config` prints the demo's configuration for a given upstream (what
+/// `bench/run.sh` starts from), and it is a valid one.
+#[test]
+fn demo_prints_its_configuration_for_an_upstream() {
+    let output = hubgate()
+        .args(["demo", "--print-config", "127.0.0.1:4242"])
+        .args(["--listen", "127.0.0.1:4243", "--admin", "127.0.0.1:4244"])
+        .output()
+        .expect("run hubgate");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let addr = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(
+        text,
+        hubgate::demo::config_text(addr(4243), addr(4244), addr(4242), "")
+    );
+    let config = hubgate::config::Config::parse(&text, std::path::Path::new("demo.toml"))
+        .expect("a valid configuration");
+    assert_eq!(config.server.listen, addr(4243));
+    assert_eq!(config.admin.listen, addr(4244));
+}
