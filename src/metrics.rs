@@ -3,7 +3,7 @@
 //! and service names from the configuration, status codes, and the fixed names below — never
 //! a raw path, a header or a token.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::Method;
@@ -91,7 +91,12 @@ pub enum AuthOutcome {
     rate_limited,
 }
 
+// Every outcome indexes `RouteMetrics::decisions`.
+const _: () = assert!(AuthOutcome::rate_limited as usize + 1 == AuthOutcome::COUNT);
+
 impl AuthOutcome {
+    const COUNT: usize = 9;
+
     pub fn name(self) -> &'static str {
         match self {
             AuthOutcome::allowed => "allowed",
@@ -107,6 +112,38 @@ impl AuthOutcome {
     }
 }
 
+/// Methods whose `200` answers a route counts without a label lookup.
+const FAST_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// One route's most used series, found in their families on first use and kept, so that a
+/// request costs no label hashing or lock. The state built from each configuration holds one
+/// per route; the series themselves live in [`Metrics`] across reloads.
+pub struct RouteMetrics {
+    route: Name,
+    duration: OnceLock<Histogram>,
+    decisions: [OnceLock<Counter>; AuthOutcome::COUNT],
+    ok: [OnceLock<Counter>; FAST_METHODS.len()],
+}
+
+impl RouteMetrics {
+    pub fn new(route: &Name) -> RouteMetrics {
+        RouteMetrics {
+            route: route.clone(),
+            duration: OnceLock::new(),
+            decisions: Default::default(),
+            ok: Default::default(),
+        }
+    }
+
+    /// Whether these are the series of `route` (the prefix shared with the route table).
+    pub fn is_for(&self, route: &Name) -> bool {
+        Arc::ptr_eq(&self.route, route)
+    }
+}
+
+/// The cache lookup results (`auth::cache::Outcome` names).
+const CACHE_RESULTS: [&str; 5] = ["hit", "negative_hit", "miss", "coalesced", "stale"];
+
 /// Every metric the gateway keeps.
 pub struct Metrics {
     registry: Registry,
@@ -114,6 +151,8 @@ pub struct Metrics {
     request_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     auth_decisions: Family<DecisionLabels, Counter>,
     cache_lookups: Family<ResultLabels, Counter>,
+    /// The `cache_lookups` series of [`CACHE_RESULTS`], kept once used.
+    cache_lookup_series: [OnceLock<Counter>; CACHE_RESULTS.len()],
     cache_entries: Family<KindLabels, Gauge>,
     introspection_requests: Family<ServiceResultLabels, Counter>,
     introspection_duration: Family<ServiceLabels, Histogram, fn() -> Histogram>,
@@ -152,6 +191,7 @@ impl Metrics {
             request_duration: Family::new_with_constructor(latency_histogram),
             auth_decisions: Family::default(),
             cache_lookups: Family::default(),
+            cache_lookup_series: Default::default(),
             cache_entries: Family::default(),
             introspection_requests: Family::default(),
             introspection_duration: Family::new_with_constructor(latency_histogram),
@@ -297,6 +337,52 @@ impl Metrics {
             .inc();
     }
 
+    /// [`request`](Metrics::request) for a route with its series at hand.
+    pub fn route_request(
+        &self,
+        route: &RouteMetrics,
+        method: &Method,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let duration = route.duration.get_or_init(|| {
+            let labels = RouteLabels {
+                route: route.route.clone(),
+            };
+            self.request_duration.get_or_create(&labels).clone()
+        });
+        duration.observe(elapsed.as_secs_f64());
+        let method = method_label(method);
+        let labels = || RequestLabels {
+            route: route.route.clone(),
+            method,
+            status,
+        };
+        let fast = FAST_METHODS.iter().position(|m| *m == method);
+        match fast.filter(|_| status == 200) {
+            Some(i) => {
+                let requests =
+                    route.ok[i].get_or_init(|| self.requests.get_or_create(&labels()).clone());
+                requests.inc();
+            }
+            None => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
+    }
+
+    /// [`auth_decision`](Metrics::auth_decision) for a route with its series at hand.
+    pub fn route_auth_decision(&self, route: &RouteMetrics, outcome: AuthOutcome) {
+        route.decisions[outcome as usize]
+            .get_or_init(|| {
+                let route = route.route.clone();
+                self.auth_decisions
+                    .get_or_create(&DecisionLabels { route, outcome })
+                    .clone()
+            })
+            .inc();
+    }
+
     pub fn auth_decision(&self, route: &Name, outcome: AuthOutcome) {
         let route = route.clone();
         self.auth_decisions
@@ -305,9 +391,17 @@ impl Metrics {
     }
 
     pub fn cache_lookup(&self, result: &'static str) {
-        self.cache_lookups
-            .get_or_create(&ResultLabels { result })
-            .inc();
+        let family = || self.cache_lookups.get_or_create(&ResultLabels { result });
+        match CACHE_RESULTS.iter().position(|r| *r == result) {
+            Some(i) => {
+                self.cache_lookup_series[i]
+                    .get_or_init(|| family().clone())
+                    .inc();
+            }
+            None => {
+                family().inc();
+            }
+        }
     }
 
     /// One backend call: `result` is `ok`, `error` or `timeout`.
@@ -427,5 +521,43 @@ mod tests {
             );
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// The series a route keeps at hand are the family's: both ways of counting add up.
+    #[test]
+    fn kept_series_count_into_the_families() {
+        let metrics = Metrics::new();
+        let api: Name = Arc::from("/api");
+        let series = RouteMetrics::new(&api);
+        assert!(series.is_for(&api) && !series.is_for(&Arc::from("/api")));
+        for _ in 0..2 {
+            metrics.route_request(&series, &Method::GET, 200, Duration::from_millis(1));
+            metrics.route_auth_decision(&series, AuthOutcome::allowed);
+            metrics.cache_lookup("hit");
+        }
+        metrics.route_request(&series, &Method::GET, 404, Duration::ZERO);
+        metrics.route_auth_decision(&series, AuthOutcome::rate_limited);
+        metrics.request(&api, &Method::GET, 200, Duration::ZERO);
+        metrics.auth_decision(&api, AuthOutcome::allowed);
+        metrics.cache_lookup("miss");
+        let text = metrics.render(0, 0, 0);
+        for line in [
+            r#"hubgate_requests_total{route="/api",method="GET",status="200"} 3"#,
+            r#"hubgate_requests_total{route="/api",method="GET",status="404"} 1"#,
+            r#"hubgate_request_duration_seconds_count{route="/api"} 4"#,
+            r#"hubgate_auth_decisions_total{route="/api",outcome="allowed"} 3"#,
+            r#"hubgate_auth_decisions_total{route="/api",outcome="rate_limited"} 1"#,
+            r#"hubgate_cache_lookups_total{result="hit"} 2"#,
+            r#"hubgate_cache_lookups_total{result="miss"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("coalesced"),
+            "a series never used is not shown"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
@@ -18,7 +18,7 @@ use crate::config::{Config, Route};
 use crate::error::GatewayError;
 use crate::forward::{self, ClientConn, Upstream, X_REQUEST_ID};
 use crate::live::Common;
-use crate::metrics::{AuthOutcome, Metrics, Name};
+use crate::metrics::{AuthOutcome, Metrics, Name, RouteMetrics};
 use crate::path::{self, RouteTable};
 use crate::tls::TlsError;
 use crate::GatewayBody;
@@ -27,6 +27,8 @@ use crate::GatewayBody;
 /// builds a new one while requests in flight finish with theirs.
 pub struct State {
     routes: RouteTable,
+    /// The series of each route, in no particular order (there are few).
+    route_metrics: Vec<RouteMetrics>,
     auth: Auth,
     upstreams: HashMap<String, Upstream>,
     realm: String,
@@ -49,6 +51,11 @@ impl State {
             .collect::<Result<_, TlsError>>()?;
         Ok(State {
             routes: RouteTable::new(config.routes.clone()),
+            route_metrics: config
+                .routes
+                .iter()
+                .map(|route| RouteMetrics::new(&route.prefix))
+                .collect(),
             auth: Auth::new(config, common, previous.map(|p| &p.auth))?,
             upstreams,
             realm: config.server.realm.clone(),
@@ -60,6 +67,30 @@ impl State {
 
     pub fn auth(&self) -> &Auth {
         &self.auth
+    }
+
+    /// A request's `requests`, `request_duration` and `auth_decisions` samples.
+    fn count(&self, note: &Note, method: &Method, status: u16, elapsed: Duration) {
+        let metrics = &self.metrics;
+        let series = note
+            .route
+            .as_ref()
+            .and_then(|route| self.route_metrics.iter().find(|m| m.is_for(route)));
+        match series {
+            Some(series) => {
+                metrics.route_request(series, method, status, elapsed);
+                if let Some(outcome) = note.auth {
+                    metrics.route_auth_decision(series, outcome);
+                }
+            }
+            None => {
+                let route = note.route.as_ref().unwrap_or(&NO_ROUTE);
+                metrics.request(route, method, status, elapsed);
+                if let Some(outcome) = note.auth {
+                    metrics.auth_decision(route, outcome);
+                }
+            }
+        }
     }
 }
 
@@ -105,13 +136,7 @@ pub async fn handle(
         }
     };
     let status = response.status().as_u16();
-    let route = note.route.as_ref().unwrap_or(&NO_ROUTE);
-    state
-        .metrics
-        .request(route, &method, status, started.elapsed());
-    if let Some(outcome) = note.auth {
-        state.metrics.auth_decision(route, outcome);
-    }
+    state.count(&note, &method, status, started.elapsed());
     let record = uri.map(|uri| Record {
         started,
         request_id: request_id.clone(),
