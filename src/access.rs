@@ -43,7 +43,28 @@ struct Fingerprint([u8; 6]);
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 12];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// A string escaped as by `str::escape_debug`, written in one piece when nothing in it needs
+/// escaping (the common case: escaping goes character by character).
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = |b: &u8| (b.is_ascii_graphic() || *b == b' ') && !b"\\'\"".contains(b);
+        if self.0.bytes().all(|b| plain(&b)) {
+            f.write_str(self.0)
+        } else {
+            fmt::Display::fmt(&self.0.escape_debug(), f)
+        }
     }
 }
 
@@ -54,22 +75,24 @@ fn millis(duration: Duration) -> f64 {
 impl Record {
     fn write(&self, bytes: u64, complete: bool) {
         let request_id = self.request_id.to_str().unwrap_or("-");
+        // Strings as `display`: written whole, not escaped character by character as `debug`
+        // would (none of these can hold a quote or a control character; the login is escaped).
         tracing::info!(
             target: TARGET,
-            request_id,
+            request_id = %request_id,
             client = %self.client.ip(),
             method = %self.method,
             path = %self.uri.path(),
-            route = self.route.as_deref(),
+            route = self.route.as_deref().map(display),
             status = self.status,
             duration_ms = millis(self.started.elapsed()),
             bytes,
             complete,
             upstream_ms = self.upstream_time.map(millis),
-            auth = self.auth.map(AuthOutcome::name),
-            cache = self.cache.map(Outcome::name),
-            login = self.login.as_ref().map(|p| tracing::field::display(p.login.escape_debug())),
-            token = self.token.map(|t| tracing::field::display(Fingerprint(t))),
+            auth = self.auth.map(AuthOutcome::name).map(display),
+            cache = self.cache.map(Outcome::name).map(display),
+            login = self.login.as_ref().map(|p| display(Escaped(&p.login))),
+            token = self.token.map(|t| display(Fingerprint(t))),
             "request"
         );
     }
@@ -131,5 +154,19 @@ impl<B: Body> Drop for Logged<B> {
         if let Some(record) = self.record.take() {
             record.write(self.bytes, self.ended || self.body.is_end_stream());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_and_fingerprints_are_written_as_escape_debug_and_hex_would() {
+        for login in ["alice", "o'brien x", "a\"b\\c\nd\u{7}", "jürgen", ""] {
+            assert_eq!(Escaped(login).to_string(), login.escape_debug().to_string());
+        }
+        let fingerprint = Fingerprint([0xab, 0x00, 0x01, 0x2c, 0x30, 0xff]);
+        assert_eq!(fingerprint.to_string(), "ab00012c30ff");
     }
 }

@@ -11,6 +11,7 @@ use hubgate::config::{Config, LogFormat, DEFAULT_CONFIG_PATH};
 use hubgate::server::{ReloadHandle, Server, ShutdownHandle};
 use hubgate::systemd;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tracing_subscriber::field::MakeExt;
 
 #[derive(Parser)]
 #[command(
@@ -231,8 +232,25 @@ fn init_tracing(level: &str, format: LogFormat) {
             .with_current_span(false)
             .with_span_list(false)
             .init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .fmt_fields(plain_fields())
+            .init(),
     }
+}
+
+/// Text-format fields as `name=value`, like the default formatter but without its styling of
+/// names, which cost about as much as the rest of an access line (measured: 8,500 of the
+/// 21,000 instructions of one line, even with ANSI colours off).
+fn plain_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> {
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        if field.name() == "message" {
+            write!(writer, "{value:?}")
+        } else {
+            write!(writer, "{field}={value:?}")
+        }
+    })
+    .delimited(" ")
 }
 
 fn run(path: &Path, log_format: Option<FormatArg>) -> anyhow::Result<()> {
