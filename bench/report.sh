@@ -365,7 +365,7 @@ targets_table() {
         calls=$(vals e hubgate "$w" hubcalls | paste -sd, -)
         [[ -n $calls ]] || ok=0
         for c in ${calls//,/ }; do [[ $c == 1 ]] || ok=0; done
-        v+="${w}w: $calls; "
+        v+="${w}w: ${calls:-NA}; "
         ref+="nginx auth ${w}w: $(vals e nginx-auth "$w" hubcalls | paste -sd, -); "
     done
     target_row "(e) exactly 1 Hub call for $E_CLIENTS concurrent first requests" "$ok" "${v%; }" "${ref%; }"
