@@ -434,11 +434,13 @@ write_report() {
     if [[ $BIN == "$ROOT"/* ]]; then BIN_REL=${BIN#"$ROOT"/}; else BIN_REL='$CARGO_TARGET_DIR/release/hubgate'; fi
     local flag=""
     if ((QUICK)); then flag=" --quick"; fi
+    local built="after $((BUILD_SECONDS / 60)) min $((BUILD_SECONDS % 60)) s of \`cargo build --release\`"
+    if ((BUILD_SECONDS < 10)); then built="with the release binary already built"; fi
     cat <<EOF
 # Benchmarks
 
 Written by \`bench/run.sh$flag\` on $(date -u '+%Y-%m-%d %H:%M UTC'): the measurements took
-$((ELAPSED / 60)) min $((ELAPSED % 60)) s, after $((BUILD_SECONDS / 60)) min $((BUILD_SECONDS % 60)) s of \`cargo build --release\`. Re-run with
+$((ELAPSED / 60)) min $((ELAPSED % 60)) s, $built. Re-run with
 \`bench/run.sh\`; see [bench/README.md](bench/README.md).
 
 EOF
