@@ -184,13 +184,19 @@ pub async fn forward(
 }
 
 /// The client's path and query, byte for byte, as the HTTP/1.1 request target (an HTTP/2
-/// request arrives in absolute form).
+/// request arrives in absolute form). An absolute target without a path (`http://h?q`) was
+/// checked as `/`, and goes out as `/?q`.
 fn origin_form(original: &Uri) -> Uri {
     match original.path_and_query() {
         Some(_) if original.scheme().is_none() && original.authority().is_none() => {
             original.clone()
         }
-        Some(path) => Uri::from(path.clone()),
+        Some(path) if path.as_str().starts_with('/') => Uri::from(path.clone()),
+        // Display writes the missing `/`.
+        Some(path) => path
+            .to_string()
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("/")),
         None => Uri::from_static("/"),
     }
 }
@@ -412,4 +418,22 @@ fn switch_protocols(
     strip_hop_by_hop(response.headers_mut());
     set_upgrade_headers(response.headers_mut());
     Ok(response.map(|body| Either::Left(PooledBody::new(body, None))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_target_goes_out_in_origin_form() {
+        for (target, sent) in [
+            ("/api/issues?q=a%20b", "/api/issues?q=a%20b"),
+            ("http://yt.example/api/issues?x", "/api/issues?x"),
+            ("http://yt.example?q", "/?q"),
+            ("http://yt.example", "/"),
+        ] {
+            let uri: Uri = target.parse().expect("uri");
+            assert_eq!(origin_form(&uri).to_string(), sent, "{target}");
+        }
+    }
 }

@@ -7,11 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use support::resources::CountingUpstream;
-use support::{config_text, empty, get, send, Gateway};
+use support::{collect, config_text, empty, get, send, ChannelBody, Gateway};
 use tokio::net::TcpStream;
 
 async fn gateway(upstream: &CountingUpstream) -> Gateway {
@@ -108,6 +109,44 @@ async fn a_connection_the_upstream_closes_is_not_reused() {
     let counts = upstream.counts();
     assert_eq!(counts.arrived, 3);
     assert_eq!(counts.connections, 2, "{counts:?}");
+}
+
+#[tokio::test]
+async fn a_connection_still_taking_an_upload_is_not_reused() {
+    let upstream = CountingUpstream::start().await;
+    let gateway = gateway(&upstream).await;
+    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let (chunks, body) = ChannelBody::new();
+    let upload = Request::post("/early")
+        .header("host", gateway.addr.to_string())
+        .header("content-length", "8")
+        .body(body)
+        .expect("request");
+    chunks
+        .send(Bytes::from_static(b"half"))
+        .await
+        .expect("send");
+    let answer = collect(sender.send_request(upload).await.expect("response")).await;
+    assert_eq!(answer.text(), "early");
+
+    // The upstream answered while the upload is still under way: its connection is busy.
+    let next = send(
+        gateway.addr,
+        get(gateway.addr, "/").body(empty()).expect("req"),
+    );
+    let answer = tokio::time::timeout(Duration::from_secs(30), next)
+        .await
+        .expect("not stuck behind the upload");
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(upstream.counts().connections, 2);
+    chunks
+        .send(Bytes::from_static(b"rest"))
+        .await
+        .expect("send");
 }
 
 #[tokio::test(start_paused = true)]

@@ -51,6 +51,17 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether the lower-case hex digits of `hash` start with `prefix`, without writing them out.
+fn starts_with_hex(hash: &TokenHash, prefix: &str) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    prefix.len() <= 2 * hash.len()
+        && prefix.bytes().enumerate().all(|(i, digit)| {
+            let byte = hash[i / 2];
+            let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0xf };
+            DIGITS[usize::from(nibble)] == digit
+        })
+}
+
 /// How a verdict was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -175,16 +186,16 @@ impl VerdictCache {
         self.negative.retain(|_, entry| now < entry.until);
     }
 
-    /// Entries that can still be served, (positive, negative).
+    /// Entries held, (positive, negative): those that can no longer be served until the next
+    /// sweep at the latest.
     pub fn entries(&self) -> (u64, u64) {
-        self.sweep();
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         (count(self.positive.len()), count(self.negative.len()))
     }
 
     /// Drops the verdicts of every token whose hash starts with `fingerprint` (lower-case hex).
     pub fn forget_fingerprint(&self, fingerprint: &str) {
-        let matches = |key: &Key| hex(&key.0).starts_with(fingerprint);
+        let matches = |key: &Key| starts_with_hex(&key.0, fingerprint);
         self.positive.retain(|key, _| !matches(key));
         self.negative.retain(|key, _| !matches(key));
     }
@@ -218,7 +229,8 @@ impl VerdictCache {
             if now < entry.until {
                 return (Ok(entry.verdict), Outcome::NegativeHit);
             }
-            self.negative.remove(&key);
+            // Unless another request has just stored a fresh one.
+            self.negative.remove_if(&key, |entry| now >= entry.until);
         }
         let (result, led) = self.single_flight(key, fetch).await;
         let outcome = if led {
@@ -436,14 +448,30 @@ mod tests {
         let (verdict, _) = cache.verdict(bad, 0, false, async { Ok(invalid()) }).await;
         assert_eq!(verdict, Ok(Verdict::Invalid));
         assert_eq!(cache.entries(), (3, 1));
-        // Negative verdicts live 5 s, positive ones 30 s (no stale_if_error).
+        // Negative verdicts live 5 s, positive ones 30 s (no stale_if_error): an expired
+        // entry met is dropped.
         tokio::time::sleep(Duration::from_secs(6)).await;
-        assert_eq!(cache.entries(), (3, 0));
+        let (verdict, outcome) = cache.verdict(bad, 0, false, async { Ok(invalid()) }).await;
+        assert_eq!((verdict, outcome), (Ok(Verdict::Invalid), Outcome::Miss));
         tokio::time::sleep(Duration::from_secs(23)).await;
-        assert_eq!((cache.positive.len(), cache.negative.len()), (3, 0));
-        // At 30 s the sweep drops them without anyone asking.
+        assert_eq!(cache.entries(), (3, 1));
+        // At 30 s the sweep drops the rest without anyone asking.
         assert_eq!(SWEEP_PERIOD, Duration::from_secs(30));
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!((cache.positive.len(), cache.negative.len()), (0, 0));
+        assert_eq!(cache.entries(), (0, 0));
+    }
+
+    #[test]
+    fn hash_prefixes_compare_as_hex_digits() {
+        let hash = token_hash("t");
+        let digits = hex(&hash);
+        for n in [0, 1, 11, 12, 13, 64] {
+            assert!(starts_with_hex(&hash, &digits[..n]), "{n} digits");
+        }
+        let mut wrong = digits[..13].to_owned();
+        let last = if wrong.ends_with('0') { "1" } else { "0" };
+        wrong.replace_range(12..13, last);
+        assert!(!starts_with_hex(&hash, &wrong));
+        assert!(!starts_with_hex(&hash, &format!("{digits}0")));
     }
 }

@@ -1,12 +1,14 @@
 //! Keep-alive connections to one upstream, on hyper's HTTP/1.1 client connections.
 //!
 //! A connection carries one exchange at a time. It is taken for a request and given back when
-//! the response body has been read to its end; a body dropped early, a 101 or a failure
+//! the response body has been read to its end and the request body sent to its end (an
+//! upstream may answer before an upload is done); a body dropped early, a 101 or a failure
 //! closes it instead. Idle connections are reused most recently used first and closed after
 //! `idle_timeout`. A request that could not be written because a kept connection had just
 //! been closed by the upstream goes out on another connection (a new one at the latest).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -47,7 +49,7 @@ struct Inner {
 }
 
 struct Idle {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<SentBody>,
     since: Instant,
 }
 
@@ -71,8 +73,11 @@ impl Pool {
     /// the lease on its connection for the body to give back.
     pub async fn send(
         &self,
-        mut request: Request<Incoming>,
+        request: Request<Incoming>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
+        let (parts, body) = request.into_parts();
+        let (body, sent) = SentBody::new(body);
+        let mut request = Request::from_parts(parts, body);
         loop {
             let (mut sender, reused) = match self.inner.ready_idle().await {
                 Some(sender) => (sender, true),
@@ -81,7 +86,7 @@ impl Pool {
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     let pool = Arc::downgrade(&self.inner);
-                    return Ok((response, Lease { sender, pool }));
+                    return Ok((response, Lease { sender, sent, pool }));
                 }
                 Err(mut error) => match error.take_message() {
                     // The kept connection closed before the request was written: not sent.
@@ -101,7 +106,7 @@ impl Inner {
     }
 
     /// The most recently used idle connection that is still open and ready.
-    async fn ready_idle(&self) -> Option<SendRequest<Incoming>> {
+    async fn ready_idle(&self) -> Option<SendRequest<SentBody>> {
         loop {
             let mut sender = {
                 let mut idle = self.lock();
@@ -121,7 +126,7 @@ impl Inner {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Incoming>, SendError> {
+    async fn connect(&self) -> Result<SendRequest<SentBody>, SendError> {
         let io = self
             .connector
             .clone()
@@ -140,7 +145,7 @@ impl Inner {
         Ok(sender)
     }
 
-    fn give_back(&self, sender: SendRequest<Incoming>) {
+    fn give_back(&self, sender: SendRequest<SentBody>) {
         if sender.is_closed() {
             return;
         }
@@ -163,16 +168,72 @@ impl Inner {
 
 /// One request's hold on a connection.
 pub struct Lease {
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<SentBody>,
+    /// The request body has been sent to its end.
+    sent: Arc<AtomicBool>,
     pool: Weak<Inner>,
 }
 
 impl Lease {
-    /// The exchange is over and the connection can carry the next one.
+    /// The response is read: the connection can carry the next exchange if the request body
+    /// is all sent too; otherwise it is closed (it would stay busy for as long as the upload).
     fn give_back(self) {
+        if !self.sent.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(pool) = self.pool.upgrade() {
             pool.give_back(self.sender);
         }
+    }
+}
+
+/// A request body that records when it has been sent to its end.
+pub struct SentBody {
+    body: Incoming,
+    sent: Arc<AtomicBool>,
+}
+
+impl SentBody {
+    fn new(body: Incoming) -> (SentBody, Arc<AtomicBool>) {
+        // An empty body is never polled.
+        let sent = Arc::new(AtomicBool::new(body.is_end_stream()));
+        (
+            SentBody {
+                body,
+                sent: sent.clone(),
+            },
+            sent,
+        )
+    }
+}
+
+impl Body for SentBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        let ended = match &frame {
+            None => true,
+            Some(Ok(_)) => this.body.is_end_stream(),
+            Some(Err(_)) => false,
+        };
+        if ended {
+            this.sent.store(true, Ordering::Release);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -725,7 +725,8 @@ pub mod resources {
     /// - `/hold`: answers 200 once the test [`release`](CountingUpstream::release)s it;
     /// - `/big?bytes=N`: N bytes, produced only as fast as they are taken (`/chunked?bytes=N`:
     ///   the same without a length, so chunked);
-    /// - `/empty`: 204; `/close`: 200 "ok" with `Connection: close`;
+    /// - `/empty`: 204; `/close`: 200 "ok" with `Connection: close`; `/early`: 200 "early" at
+    ///   once, the request body read afterwards;
     /// - anything else: 200 "ok".
     pub struct CountingUpstream {
         pub addr: SocketAddr,
@@ -812,6 +813,11 @@ pub mod resources {
                     tally,
                 };
                 Response::new(http_body_util::BodyExt::boxed(body))
+            }
+            "/early" => {
+                // Answers at once, and reads the upload afterwards.
+                tokio::spawn(http_body_util::BodyExt::collect(request.into_body()));
+                Response::new(full("early"))
             }
             "/empty" => {
                 let mut response = Response::new(full(""));
