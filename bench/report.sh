@@ -82,7 +82,11 @@ machine_section() {
     local commit="unknown" dirty=""
     if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
         commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-        [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] && dirty=" (with uncommitted changes)"
+        # The report itself is being written (the shell has already truncated it): not a change.
+        local spec=(.)
+        [[ $OUT == "$ROOT"/* ]] && spec+=(":(exclude)${OUT#"$ROOT"/}")
+        [[ -n $(git -C "$ROOT" status --porcelain -- "${spec[@]}" 2>/dev/null) ]] &&
+            dirty=" (with uncommitted changes)"
     fi
     cat <<EOF
 ## Machine and versions
