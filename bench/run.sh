@@ -652,14 +652,36 @@ warm_tokens() {
     sleep 0.2
 }
 
+# start_cells KIND WORKERS TARGET...: starts one worker count's cells, in the order they take
+# turns (into the caller's `ts`); a clear-text cell gets one request with the hot token.
+start_cells() {
+    local kind=$1 workers=$2 t
+    shift 2
+    read -ra ts <<<"$(group_targets "$workers" "$@")"
+    for t in "${ts[@]}"; do
+        start_cell "$t" "$workers" "$kind"
+        save_cell
+        [[ $kind == tls ]] || http_get "$PROXY_ADDR" /api/issues "Authorization: Bearer $(cat "$HOT")" || true
+    done
+}
+
+# interleaved FUNCTION: FUNCTION RUN on each cell of `ts` in turn, run after run.
+interleaved() {
+    local r t
+    for ((r = 1; r <= RUNS; r++)); do
+        for t in "${ts[@]}"; do
+            use_cell "$t"
+            "$1" "$r"
+        done
+    done
+}
+
 # (a) one hot token, (b) 10,000 rotating cached tokens, (d) every request a new token.
 scenario_plain() { # WORKERS
     local ts t r
-    read -ra ts <<<"$(group_targets "$1" direct nginx-proxy nginx-auth hubgate)"
+    start_cells plain "$1" direct nginx-proxy nginx-auth hubgate
     for t in "${ts[@]}"; do
-        start_cell "$t" "$1" plain
-        save_cell
-        http_get "$PROXY_ADDR" /api/issues "Authorization: Bearer $(cat "$HOT")" || true
+        use_cell "$t"
         SCEN=warm wrk_run "$WORK/warm.out" "$LOAD_THREADS" "$CONNS" 1 bench/tokens.lua "$HOT" rotate /api/issues "$LOAD_THREADS"
     done
     for ((r = 1; r <= RUNS; r++)); do
@@ -699,18 +721,9 @@ scenario_plain() { # WORKERS
 # (c) HTTP/2 over TLS, one cached token (direct: the simulator has neither TLS nor HTTP/2,
 # so its row is HTTP/1.1 in clear text with as many connections as (c) has streams).
 scenario_tls() { # WORKERS
-    local ts t r
-    read -ra ts <<<"$(group_targets "$1" direct nginx-proxy nginx-auth hubgate)"
-    for t in "${ts[@]}"; do
-        start_cell "$t" "$1" tls
-        save_cell
-    done
-    for ((r = 1; r <= RUNS; r++)); do
-        for t in "${ts[@]}"; do
-            use_cell "$t"
-            tls_run "$r"
-        done
-    done
+    local ts
+    start_cells tls "$1" direct nginx-proxy nginx-auth hubgate
+    interleaved tls_run
     stop_cells "${ts[@]}"
 }
 
@@ -777,25 +790,10 @@ scenario_burst() { # TARGET WORKERS
 # (g) a flood of random tokens from one client while another client's cached traffic (one
 # token, VICTIM_CONNS connections pausing VICTIM_THINK ms between requests) is measured.
 scenario_flood() { # WORKERS
-    local ts t r
-    read -ra ts <<<"$(group_targets "$1" nginx-auth hubgate)"
-    for t in "${ts[@]}"; do
-        start_cell "$t" "$1" flood
-        save_cell
-        http_get "$PROXY_ADDR" /api/issues "Authorization: Bearer $(cat "$HOT")" || true
-    done
-    for ((r = 1; r <= RUNS; r++)); do
-        for t in "${ts[@]}"; do
-            use_cell "$t"
-            victim_run "$r"
-        done
-    done
-    for ((r = 1; r <= RUNS; r++)); do
-        for t in "${ts[@]}"; do
-            use_cell "$t"
-            flood_run "$r"
-        done
-    done
+    local ts
+    start_cells flood "$1" nginx-auth hubgate
+    interleaved victim_run
+    interleaved flood_run
     stop_cells "${ts[@]}"
 }
 

@@ -14,7 +14,7 @@ use http::{HeaderValue, Method, Uri};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::Instant;
 
-use crate::auth::cache::Outcome;
+use crate::auth::cache::{hex_digit, Outcome};
 use crate::auth::principal::Principal;
 use crate::metrics::{AuthOutcome, Name};
 
@@ -43,11 +43,10 @@ struct Fingerprint([u8; 6]);
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = [0u8; 12];
         for (pair, byte) in hex.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0xf)];
+            pair[0] = hex_digit(byte >> 4);
+            pair[1] = hex_digit(byte);
         }
         f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::access::Record;
+use crate::auth::cache::hex_digit;
 use crate::auth::principal::Principal;
 use crate::auth::{bearer, Auth, Trace};
 use crate::config::{Config, Route};
@@ -257,11 +258,10 @@ fn request_id(request: &Request<Incoming>) -> HeaderValue {
 
 /// 32 random hex digits.
 fn new_request_id() -> HeaderValue {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 32];
     let mut bits = fastrand::u128(..);
     for digit in &mut id {
-        *digit = DIGITS[(bits & 0xf) as usize];
+        *digit = hex_digit(bits as u8);
         bits >>= 4;
     }
     HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("0"))

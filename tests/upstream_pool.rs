@@ -10,13 +10,32 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use support::resources::CountingUpstream;
 use support::{collect, config_text, empty, get, send, ChannelBody, Gateway};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 async fn gateway(upstream: &CountingUpstream) -> Gateway {
     Gateway::start(&config_text(upstream.addr, "")).await
+}
+
+/// One HTTP/1.1 client connection to the gateway, driven by the returned task.
+async fn client_connection<B>(gateway: &Gateway) -> (SendRequest<B>, JoinHandle<()>)
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, task)
 }
 
 #[tokio::test]
@@ -59,11 +78,7 @@ async fn requests_in_sequence_share_one_upstream_connection() {
 async fn a_body_the_client_abandons_closes_its_upstream_connection() {
     let upstream = CountingUpstream::start().await;
     let gateway = gateway(&upstream).await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    let client = tokio::spawn(connection);
+    let (mut sender, client) = client_connection(&gateway).await;
     let request = get(gateway.addr, "/big?bytes=50000000")
         .body(empty())
         .expect("request");
@@ -115,11 +130,7 @@ async fn a_connection_the_upstream_closes_is_not_reused() {
 async fn a_connection_still_taking_an_upload_is_not_reused() {
     let upstream = CountingUpstream::start().await;
     let gateway = gateway(&upstream).await;
-    let stream = TcpStream::connect(gateway.addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
+    let (mut sender, _client) = client_connection(&gateway).await;
     let (chunks, body) = ChannelBody::new();
     let upload = Request::post("/early")
         .header("host", gateway.addr.to_string())

@@ -46,19 +46,25 @@ pub fn fingerprint(hash: &TokenHash) -> String {
     hex(&fingerprint_bytes(hash))
 }
 
+/// The lower-case hex digit of the low four bits of `nibble`.
+pub fn hex_digit(nibble: u8) -> u8 {
+    b"0123456789abcdef"[usize::from(nibble & 0xf)]
+}
+
 /// Lower-case hex digits of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let digits = bytes
+        .iter()
+        .flat_map(|b| [hex_digit(b >> 4), hex_digit(*b)]);
+    digits.map(char::from).collect()
 }
 
 /// Whether the lower-case hex digits of `hash` start with `prefix`, without writing them out.
-fn starts_with_hex(hash: &TokenHash, prefix: &str) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+pub fn starts_with_hex(hash: &TokenHash, prefix: &str) -> bool {
     prefix.len() <= 2 * hash.len()
         && prefix.bytes().enumerate().all(|(i, digit)| {
             let byte = hash[i / 2];
-            let nibble = if i % 2 == 0 { byte >> 4 } else { byte & 0xf };
-            DIGITS[usize::from(nibble)] == digit
+            hex_digit(if i % 2 == 0 { byte >> 4 } else { byte }) == digit
         })
 }
 
@@ -463,6 +469,7 @@ mod tests {
 
     #[test]
     fn hash_prefixes_compare_as_hex_digits() {
+        assert_eq!(hex(&[0x00, 0x7f, 0xab, 0xff, 0x10]), "007fabff10");
         let hash = token_hash("t");
         let digits = hex(&hash);
         for n in [0, 1, 11, 12, 13, 64] {

@@ -187,6 +187,29 @@ impl Lease {
     }
 }
 
+/// Where a body is after a frame.
+#[derive(PartialEq)]
+enum Progress {
+    More,
+    /// That was its last frame, or it had none left.
+    Ended,
+    Failed,
+}
+
+type Polled = (Option<Result<Frame<Bytes>, hyper::Error>>, Progress);
+
+/// The next frame of `body`, and whether the body ended with it.
+fn next_frame(body: &mut Incoming, cx: &mut Context<'_>) -> Poll<Polled> {
+    let frame = ready!(Pin::new(&mut *body).poll_frame(cx));
+    let progress = match &frame {
+        None => Progress::Ended,
+        Some(Ok(_)) if body.is_end_stream() => Progress::Ended,
+        Some(Ok(_)) => Progress::More,
+        Some(Err(_)) => Progress::Failed,
+    };
+    Poll::Ready((frame, progress))
+}
+
 /// A request body that records when it has been sent to its end.
 pub struct SentBody {
     body: Incoming,
@@ -216,13 +239,8 @@ impl Body for SentBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        let ended = match &frame {
-            None => true,
-            Some(Ok(_)) => this.body.is_end_stream(),
-            Some(Err(_)) => false,
-        };
-        if ended {
+        let (frame, progress) = ready!(next_frame(&mut this.body, cx));
+        if progress == Progress::Ended {
             this.sent.store(true, Ordering::Release);
         }
         Poll::Ready(frame)
@@ -265,13 +283,12 @@ impl Body for PooledBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        match &frame {
-            None => this.ended(),
-            Some(Ok(_)) if this.body.is_end_stream() => this.ended(),
-            Some(Ok(_)) => {}
+        let (frame, progress) = ready!(next_frame(&mut this.body, cx));
+        match progress {
+            Progress::Ended => this.ended(),
+            Progress::More => {}
             // The connection is broken: dropping the lease closes it.
-            Some(Err(_)) => this.lease = None,
+            Progress::Failed => this.lease = None,
         }
         Poll::Ready(frame)
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::{unix_now, Revocation, Target};
-use crate::auth::cache::{hex, TokenHash};
+use crate::auth::cache::{starts_with_hex, TokenHash};
 
 #[derive(Default)]
 struct Index {
@@ -83,10 +83,9 @@ impl RevocationSet {
         head.copy_from_slice(&hash[..6]);
         let candidates = index.tokens.get(&head)?;
         let now = unix_now();
-        let full = hex(hash);
         candidates
             .iter()
-            .find(|(fingerprint, id)| full.starts_with(fingerprint) && index.in_force(id, now))
+            .find(|(fingerprint, id)| starts_with_hex(hash, fingerprint) && index.in_force(id, now))
             .map(|(_, id)| id.clone())
     }
 
@@ -172,7 +171,7 @@ impl RevocationSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::cache::token_hash;
+    use crate::auth::cache::{hex, token_hash};
 
     fn revocation(id: &str, target: Target, expires: Option<u64>) -> Revocation {
         Revocation {
