@@ -291,7 +291,7 @@ async fn services_are_listed_over_every_page_and_registration_adds_one() {
     assert_eq!(ours.name.as_deref(), Some("ci-bot"));
     assert_eq!(ours.application_name.as_deref(), Some("hubgate"));
     assert_eq!(ours.home_url.as_deref(), Some("https://ci.example.com"));
-    assert_eq!(services.len(), 4, "{ids:?}");
+    assert_eq!(services.len(), 5, "{ids:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The simulator's directory, as Hub keeps it: users, services and tokens. Tokens are minted
-//! in the shapes real Hub issues (`hub-contract.md`, "Token shapes") and stored by their
-//! SHA-256, never as text; a deleted token fails at once.
+//! in the shapes real Hub issues (`perm:`/`perm-` permanent tokens, OAuth access tokens whose
+//! scope part is space-separated) and stored by their SHA-256, never as text; a deleted token
+//! fails at once. Application passwords live here too (`app_passwords`).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use tokio::time::Instant;
+
+use super::app_passwords::AppPassword;
 
 /// Hub itself, "YouTrack Administration".
 pub const HUB_SERVICE_ID: &str = "0-0-0-0-0";
@@ -102,6 +105,8 @@ pub fn now_ms() -> u64 {
 pub struct Directory {
     pub users: Vec<User>,
     pub services: Vec<Service>,
+    /// Application passwords (`app_passwords.rs`), kept by hash like tokens.
+    pub app_passwords: Vec<AppPassword>,
     tokens: HashMap<TokenKey, TokenRecord>,
     rng: fastrand::Rng,
     next_entity: u32,
@@ -126,6 +131,7 @@ impl Directory {
                 builtin(HUB_SERVICE_ID, "YouTrack Administration", "Hub"),
                 builtin(YOUTRACK_SERVICE_ID, "YouTrack", "YouTrack"),
             ],
+            app_passwords: Vec::new(),
             tokens: HashMap::new(),
             rng: fastrand::Rng::with_seed(seed),
             next_entity: 1,
@@ -149,8 +155,15 @@ impl Directory {
         )
     }
 
-    fn alphanumerics(&mut self, n: usize) -> String {
+    pub fn alphanumerics(&mut self, n: usize) -> String {
         (0..n).map(|_| self.rng.alphanumeric()).collect()
+    }
+
+    /// A fresh entity ID of `class` (`47-12`), numbered across all classes.
+    pub fn entity_id(&mut self, class: u32) -> String {
+        let id = format!("{class}-{}", self.next_entity);
+        self.next_entity += 1;
+        id
     }
 
     pub fn add_user(&mut self, login: &str, name: &str, password: &str, admin: bool) -> String {
@@ -235,8 +248,7 @@ impl Directory {
         style: PermStyle,
     ) -> Option<(String, String)> {
         let login = self.user(user_id)?.login.clone();
-        let id = format!("47-{}", self.next_entity);
-        self.next_entity += 1;
+        let id = self.entity_id(47);
         let middle = if style == PermStyle::Named {
             name
         } else {
@@ -287,8 +299,7 @@ impl Directory {
     }
 
     pub fn mint_refresh(&mut self, user_id: &str, client_id: &str, scope: Vec<String>) -> String {
-        let id = format!("48-{}", self.next_entity);
-        self.next_entity += 1;
+        let id = self.entity_id(48);
         let token = format!("1.{}.{}", self.alphanumerics(20), self.alphanumerics(40));
         let kind = TokenKind::Refresh { id };
         self.insert(&token, kind, user_id, scope, Some(client_id.to_owned()));

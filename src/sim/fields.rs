@@ -1,6 +1,6 @@
 //! Hub's `fields=` parameter: a comma list with parentheses for nested objects
 //! (`id,name,scope(id,name)`). Without it only immediate fields come back, and nested objects
-//! carry just their `id` (`hub-contract.md`, "Services and scope").
+//! carry just their `id`, as in Hub's and YouTrack's REST APIs.
 
 use serde_json::{Map, Value};
 

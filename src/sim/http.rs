@@ -1,34 +1,51 @@
-//! Small HTTP helpers shared by the simulator's endpoints: JSON answers in Hub's and
-//! YouTrack's error shapes, bearer and Basic credentials, query and form parameters.
+//! Small HTTP helpers shared by the simulator's endpoints: the response body type, JSON answers
+//! in Hub's and YouTrack's error shapes, bearer and Basic credentials, query and form
+//! parameters, percent-encoding.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use super::fields::{project, Fields};
 
-pub type SimBody = Full<Bytes>;
+/// Every simulated answer: a whole body (boxed `Full`, as cheap as before) or a stream
+/// (Server-Sent Events).
+pub type SimBody = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+/// A complete body.
+pub fn full(bytes: impl Into<Bytes>) -> SimBody {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+/// A response with `body`, `status` and `content-type`.
+pub fn typed(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<SimBody> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
 
 /// Largest request body the simulated API reads (the echo streams and has no limit).
 const MAX_API_BODY: usize = 1 << 20;
 
 pub fn json_response(status: StatusCode, value: &Value) -> Response<SimBody> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
-    response
+    typed(status, "application/json;charset=UTF-8", value.to_string())
 }
 
 pub fn empty(status: StatusCode) -> Response<SimBody> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = status;
     response
 }
@@ -46,12 +63,45 @@ pub fn hub_error(status: StatusCode, error: &str, description: &str) -> Response
     )
 }
 
+/// YouTrack's error body: `{"error","error_description"}` (the status's reason as `error`).
+pub fn youtrack_error(status: StatusCode, description: &str) -> Response<SimBody> {
+    let error = status.canonical_reason().unwrap_or("Error");
+    json_response(
+        status,
+        &json!({"error": error, "error_description": description}),
+    )
+}
+
 /// YouTrack's 401 body (no `WWW-Authenticate`, like the real one).
 pub fn youtrack_unauthorized() -> Response<SimBody> {
-    json_response(
-        StatusCode::UNAUTHORIZED,
-        &json!({"error": "Unauthorized", "error_description": "You are not logged in."}),
-    )
+    youtrack_error(StatusCode::UNAUTHORIZED, "You are not logged in.")
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (a space becomes `%20`,
+/// CR LF `%0D%0A`).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
 }
 
 /// The token of an `Authorization: Bearer …` header: the whole rest after the scheme and

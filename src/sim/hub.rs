@@ -1,15 +1,17 @@
 //! Hub's REST API under `/hub/api/rest`: `users/me`, user search, permanent and refresh
-//! token management, and services (`hub-contract.md`).
+//! token management (application passwords in `app_passwords`), and services. Every endpoint
+//! takes the credentials of `credentials`.
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
+use super::credentials::{authenticate, hub_unauthorized, presented, touch, Authenticated};
 use super::directory::{
-    Directory, Lookup, PermStyle, Service, TokenKind, TokenRecord, User, HUB_SERVICE_ID,
+    Directory, PermStyle, Service, TokenKind, TokenRecord, User, HUB_SERVICE_ID,
 };
 use super::http::{
-    bearer, empty, hub_error, json_response, page, param, query, read_body, with_fields, SimBody,
+    empty, hub_error, json_response, page, param, query, read_body, with_fields, SimBody,
 };
 use super::Shared;
 
@@ -21,6 +23,12 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>, rest: &str) -> 
     let method = request.method().clone();
     let answer = match (&method, segments.as_slice()) {
         (&Method::GET, ["users", "me"]) => users_me(shared, &request),
+        (&Method::GET, ["settings", "public"]) => super::public::hub_settings(shared, &request),
+        (&Method::GET, ["avatar", user]) => Ok(super::public::avatar(shared, &request, user)),
+        (&Method::GET, ["oauth2", "auth"]) => super::login::authorize(shared, request).await,
+        (&Method::POST, ["oauth2", "interactive", "login"]) => {
+            Ok(super::login::interactive_login(shared, request).await)
+        }
         (&Method::GET, ["users"]) => users(shared, &request),
         (_, ["users", user, "permanenttokens", tail @ ..]) => {
             permanent_tokens(shared, request, user, tail).await
@@ -28,10 +36,13 @@ pub async fn handle(shared: &Shared, request: Request<Incoming>, rest: &str) -> 
         (_, ["users", user, "refreshtokens", tail @ ..]) => {
             refresh_tokens(shared, &request, user, tail)
         }
+        (_, ["users", user, "applicationPasswords", tail @ ..]) => {
+            super::app_passwords::handle(shared, request, user, tail).await
+        }
         (&Method::GET, ["services"]) => services(shared, &request),
         (&Method::POST, ["services"]) => register_service(shared, request).await,
-        // Every other Hub path (e.g. oauth2/auth) answers with the echo, like the rest of the
-        // simulated server: tests see exactly what arrived.
+        // Every other Hub path answers with the echo, like the rest of the simulated server:
+        // tests see exactly what arrived.
         _ => Ok(super::youtrack::echo(request).await),
     };
     answer.unwrap_or_else(|response| response)
@@ -42,43 +53,28 @@ pub fn user_json(user: &User) -> Value {
            "banned": user.banned, "guest": user.guest})
 }
 
-/// The caller of a Hub endpoint: a valid token whose scope includes Hub.
-fn caller<'d>(
-    directory: &'d Directory,
-    token: Option<&str>,
-) -> Result<&'d User, Response<SimBody>> {
-    let unauthorized =
-        |description: &str| hub_error(StatusCode::UNAUTHORIZED, "invalid_token", description);
-    let token = token.ok_or_else(|| unauthorized("Token is not provided"))?;
-    match directory.lookup(token) {
-        Lookup::Unknown => Err(unauthorized("Token is invalid")),
-        Lookup::Expired => Err(unauthorized("Token is expired")),
-        Lookup::Valid(record, _) if !record.scope.iter().any(|id| id == HUB_SERVICE_ID) => {
-            Err(unauthorized(&format!(
-                "Token is granted for {} and can't be used for {HUB_SERVICE_ID}",
-                directory.scope_names(&record.scope)
-            )))
-        }
-        Lookup::Valid(_, user) => Ok(user),
-    }
+/// The caller of a Hub endpoint: a credential valid for Hub.
+pub fn caller(
+    directory: &Directory,
+    request: &Request<Incoming>,
+) -> Result<Authenticated, Response<SimBody>> {
+    authenticate(directory, &presented(request), HUB_SERVICE_ID)
+        .map_err(|refusal| hub_unauthorized(directory, &refusal))
 }
 
 fn users_me(shared: &Shared, request: &Request<Incoming>) -> Answer {
-    let token = bearer(request);
     let mut directory = shared.directory();
-    let user = user_json(caller(&directory, token)?);
-    if let Some(token) = token {
-        directory.touch(token);
-    }
+    let caller = caller(&directory, request)?;
+    touch(&mut directory, &caller);
     Ok(json_response(
         StatusCode::OK,
-        &with_fields(&query(request), &user)?,
+        &with_fields(&query(request), &user_json(&caller.user))?,
     ))
 }
 
 fn users(shared: &Shared, request: &Request<Incoming>) -> Answer {
     let directory = shared.directory();
-    caller(&directory, bearer(request))?;
+    caller(&directory, request)?;
     let query = query(request);
     let wanted = param(&query, "query").and_then(|q| q.strip_prefix("login:"));
     let found: Vec<Value> = directory
@@ -94,7 +90,7 @@ fn users(shared: &Shared, request: &Request<Incoming>) -> Answer {
 }
 
 /// The user a `users/{id|me}/…` path names, if the caller may act for them.
-fn target_user(
+pub fn target_user(
     directory: &Directory,
     caller: &User,
     named: &str,
@@ -155,11 +151,10 @@ async fn permanent_tokens(
 ) -> Answer {
     let method = request.method().clone();
     let query = query(&request);
-    let token = bearer(&request).map(str::to_owned);
     let user_id = {
         let directory = shared.directory();
-        let caller = caller(&directory, token.as_deref())?;
-        target_user(&directory, caller, user)?
+        let caller = caller(&directory, &request)?;
+        target_user(&directory, &caller.user, user)?
     };
     match (method, tail) {
         (Method::GET, []) => {
@@ -247,8 +242,8 @@ fn refresh_tokens(
     tail: &[&str],
 ) -> Answer {
     let directory = shared.directory();
-    let caller = caller(&directory, bearer(request))?;
-    let user_id = target_user(&directory, caller, user)?;
+    let caller = caller(&directory, request)?;
+    let user_id = target_user(&directory, &caller.user, user)?;
     drop(directory);
     match (request.method(), tail) {
         (&Method::GET, []) => {
@@ -288,7 +283,7 @@ pub fn service_json(service: &Service) -> Value {
 
 fn services(shared: &Shared, request: &Request<Incoming>) -> Answer {
     let directory = shared.directory();
-    caller(&directory, bearer(request))?;
+    caller(&directory, request)?;
     let query = query(request);
     let wanted = param(&query, "query").and_then(|q| q.strip_prefix("applicationName:"));
     let found: Vec<Value> = directory
@@ -307,7 +302,7 @@ async fn register_service(shared: &Shared, request: Request<Incoming>) -> Answer
     let query = query(&request);
     {
         let directory = shared.directory();
-        let caller = caller(&directory, bearer(&request))?;
+        let caller = caller(&directory, &request)?.user;
         if !caller.admin || caller.banned {
             return Err(hub_error(
                 StatusCode::FORBIDDEN,

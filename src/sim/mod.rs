@@ -1,30 +1,54 @@
-//! A YouTrack with its built-in Hub, as `hub-contract.md` describes them: same paths, status
-//! codes, JSON error bodies, token shapes and scope rules. It is the Hub and the upstream of
+//! A YouTrack with its built-in Hub, as real clients see them: same paths, status codes, JSON
+//! error bodies, token shapes, credentials and scope rules. It is the Hub and the upstream of
 //! the tests, `hubgate demo`, `hubgate sim` and the benchmarks.
 //!
-//! - `directory` — users, services, tokens (minted in the real shapes, kept by hash)
-//! - `hub`       — `/hub/api/rest/…`: `users/me`, users, permanent and refresh tokens, services
-//! - `oauth`     — `/hub/api/rest/oauth2/token`
-//! - `youtrack`  — `/api/users/me`, the echo every other path answers with, `/sim/ws`
-//! - `rfc7662`   — the simulator-only introspection endpoint
-//! - `bench`     — fast mode for benchmarks (a small fixed echo, `/sim/stats`), bulk minting
-//! - `fields`, `http` — Hub's `fields=` projection and response helpers
+//! - `directory`     — users, services, tokens (minted in the real shapes, kept by hash)
+//! - `credentials`   — what `Authorization` may carry: Bearer, or Basic with a permanent
+//!   token, an application password or the account password
+//! - `router`        — which endpoint answers; Hub faults and latency, probe counting
+//! - `hub`           — `/hub/api/rest/…`: `users/me`, users, tokens, services
+//! - `app_passwords` — `/hub/api/rest/users/{id|me}/applicationPasswords`
+//! - `oauth`         — `/hub/api/rest/oauth2/token`
+//! - `login`         — Hub's login page, session cookie and the implicit flow
+//!   (`/hub/auth/login`, `…/oauth2/interactive/login`, `…/oauth2/auth`)
+//! - `public`        — what needs no credential: `/api/config`, Hub's `settings/public`, avatars
+//! - `attachments`   — `DEMO-1`'s attachment list and `/api/files/…` with signed URLs
+//! - `sse`           — live boards: `sseSubscription` tickets and `/api/eventSourceBus`
+//! - `youtrack`      — `/api/users/me`, the echo every other path answers with, `/sim/ws`
+//! - `webui`         — the web UI page (`/sim/webui`, `/sim/webui.js`, files in `webui/`)
+//!   and its `/sim/report`
+//! - `rfc7662`       — the simulator-only introspection endpoint
+//! - `bench`         — fast mode for benchmarks (a small fixed echo, `/sim/stats`), bulk minting
+//! - `seed`          — the demo users, services and tokens
+//! - `fields`, `http`, `png` — Hub's `fields=` projection, response helpers, a PNG encoder
 //!
-//! Test controls (probe counters, Hub faults and latency, upstream latency, guest access) are
-//! methods of [`Sim`], never endpoints: nothing a gateway forwards can reach them. The one
-//! exception is read-only and opt-in: in fast mode `GET /sim/stats` reports the counters.
+//! Test controls (probe counters, Hub faults and latency, upstream latency, guest access,
+//! published events, the heartbeat, signed URLs) are methods of [`Sim`], never endpoints:
+//! nothing a gateway forwards can change the simulator's behaviour. Two endpoints exist for
+//! observers only: in fast mode `GET /sim/stats` reports the counters, and `POST /sim/report`
+//! takes the web UI page's results, which tests read with [`Sim::wait_report`].
 
 // Endpoints return their error answers through `Result<_, Response>` for `?`; a response is
 // larger than clippy likes in an `Err`, which costs nothing that matters off the hot path.
 #![allow(clippy::result_large_err)]
 
+mod app_passwords;
+mod attachments;
 mod bench;
+mod credentials;
 mod directory;
 mod fields;
 mod http;
 mod hub;
+mod login;
 mod oauth;
+mod png;
+mod public;
 mod rfc7662;
+mod router;
+mod seed;
+mod sse;
+mod webui;
 mod youtrack;
 
 use std::collections::HashMap;
@@ -33,22 +57,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use ::http::{Request, Response, StatusCode};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use attachments::{DEMO_ISSUE, SIGN_LIFETIME};
 pub use bench::{Stats, STATS_PATH};
 pub use directory::{PermStyle, HUB_SERVICE_ID, YOUTRACK_SERVICE_ID};
 pub use oauth::ACCESS_TOKEN_LIFETIME;
+pub use public::VERSION;
 pub use rfc7662::PATH as RFC7662_PATH;
+pub use seed::DemoTokens;
+pub use sse::{DEMO_AGILE, DEMO_SPRINT};
 
-use self::http::SimBody;
-use directory::{token_key, Directory, Service, TokenKey};
+use directory::{token_key, Directory, TokenKey};
 
 /// How the simulated Hub misbehaves (`Sim::set_hub_fault`). Applies to everything under
 /// `/hub/api/rest`, to `/api/users/me` and to the RFC 7662 endpoint.
@@ -100,30 +123,14 @@ impl Controls {
     }
 }
 
-/// The tokens and credentials the simulator is seeded with (`hubgate sim` prints them; the
-/// README documents them).
-#[derive(Debug, Clone)]
-pub struct DemoTokens {
-    /// alice, permanent `perm:` token granted for YouTrack only.
-    pub youtrack_only: String,
-    /// alice, permanent `perm-` token granted for Hub (`0-0-0-0-0`) only.
-    pub hub_only: String,
-    /// alice, OAuth access token granted for YouTrack and Hub (it contains a space).
-    pub both_oauth: String,
-    /// alice, permanent token that has been deleted in Hub.
-    pub revoked: String,
-    /// bob (banned), permanent token granted for YouTrack and Hub.
-    pub banned: String,
-    /// admin, permanent token granted for Hub and YouTrack.
-    pub admin: String,
-    /// A registered service (client of the token and RFC 7662 endpoints).
-    pub client_id: String,
-    pub client_secret: String,
-}
-
 struct Shared {
     directory: Mutex<Directory>,
     controls: Controls,
+    instance: public::Instance,
+    files: attachments::Files,
+    sse: sse::Bus,
+    sessions: login::Sessions,
+    reports: webui::Reports,
 }
 
 impl Shared {
@@ -146,59 +153,6 @@ impl Drop for Sim {
     }
 }
 
-/// Users: `admin` (password `admin`, may manage everyone), `alice` (`alice`), `bob` (`bob`,
-/// banned) and `guest`.
-fn seed(directory: &mut Directory) -> DemoTokens {
-    let admin = directory.add_user("admin", "Administrator", "admin", true);
-    let alice = directory.add_user("alice", "Alice Demo", "alice", false);
-    let bob = directory.add_user("bob", "Bob Banned", "bob", false);
-    directory.add_user("guest", "Guest", "", false);
-    if let Some(user) = directory.user_mut(&bob) {
-        user.banned = true;
-    }
-    let (client_id, client_secret) = directory.register_service(Service {
-        id: String::new(),
-        name: "hubgate".into(),
-        application_name: "hubgate".into(),
-        secret: None,
-        home_url: None,
-        redirect_uris: Vec::new(),
-        vendor: Some("hubgate".into()),
-        version: None,
-    });
-    let yt = || vec![YOUTRACK_SERVICE_ID.to_owned()];
-    let hub = || vec![HUB_SERVICE_ID.to_owned()];
-    let both = || vec![YOUTRACK_SERVICE_ID.to_owned(), HUB_SERVICE_ID.to_owned()];
-    let mut perm = |user: &str, name: &str, scope, style| {
-        directory
-            .mint_permanent(user, name, scope, style)
-            .unwrap_or_default()
-    };
-    let youtrack_only = perm(&alice, "youtrack-cli", yt(), PermStyle::Named).0;
-    let hub_only = perm(&alice, "hub-admin-scripts", hub(), PermStyle::Dash).0;
-    let (revoked, revoked_id) = perm(&alice, "leaked", both(), PermStyle::EntityId);
-    let banned = perm(&bob, "bob-cli", both(), PermStyle::EntityId).0;
-    let admin_token = perm(
-        &admin,
-        "security-team",
-        vec![HUB_SERVICE_ID.to_owned(), YOUTRACK_SERVICE_ID.to_owned()],
-        PermStyle::EntityId,
-    )
-    .0;
-    directory.delete_token(&alice, &revoked_id);
-    let both_oauth = directory.mint_access(&alice, &client_id, both(), ACCESS_TOKEN_LIFETIME);
-    DemoTokens {
-        youtrack_only,
-        hub_only,
-        both_oauth,
-        revoked,
-        banned,
-        admin: admin_token,
-        client_id,
-        client_secret,
-    }
-}
-
 impl Sim {
     /// A seeded simulator on `127.0.0.1:0`.
     pub async fn start() -> std::io::Result<Sim> {
@@ -210,10 +164,15 @@ impl Sim {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let mut directory = Directory::new(0x0068_7562_6761_7465);
-        let demo = seed(&mut directory);
+        let (demo, instance) = seed::seed(&mut directory);
         let shared = Arc::new(Shared {
             directory: Mutex::new(directory),
             controls: Controls::default(),
+            instance,
+            files: attachments::Files::new(),
+            sse: sse::Bus::new(),
+            sessions: login::Sessions::default(),
+            reports: webui::Reports::default(),
         });
         let accept = tokio::spawn(serve(listener, shared.clone()));
         Ok(Sim {
@@ -238,6 +197,8 @@ impl Sim {
     }
 
     /// How many times `users/me` was asked about `token` for `service_id` (Hub's or YouTrack's).
+    /// `token` is a bearer token, or for any other scheme the whole `Authorization` value
+    /// (`"Basic dXNlcjpwYXNz"`).
     pub fn probes(&self, token: &str, service_id: &str) -> u64 {
         let key = token_key(token);
         let probes = lock(&self.shared.controls.probes);
@@ -332,11 +293,14 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // Like a servlet container's connector: small writes (an event, a heartbeat) go out
+        // at once instead of waiting for the previous segment's acknowledgement.
+        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let shared = shared.clone();
-                async move { dispatch(&shared, request).await }
+                async move { router::dispatch(&shared, request).await }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -344,119 +308,4 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 .await;
         });
     }
-}
-
-/// The connection is dropped without an answer (`HubFault::Down`).
-#[derive(Debug)]
-struct Dropped;
-
-impl std::fmt::Display for Dropped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("simulated Hub outage")
-    }
-}
-
-impl std::error::Error for Dropped {}
-
-fn is_hub_path(path: &str) -> bool {
-    path.starts_with("/hub/api/rest/") || path == "/api/users/me" || path == rfc7662::PATH
-}
-
-async fn dispatch(
-    shared: &Shared,
-    request: Request<Incoming>,
-) -> Result<Response<SimBody>, Dropped> {
-    let path = request.uri().path().to_owned();
-    count_probe(shared, &request, &path);
-    if is_hub_path(&path) {
-        delay(&shared.controls.hub_latency).await;
-        if let Some(fault) = *lock(&shared.controls.hub_fault) {
-            return faulty(fault);
-        }
-    }
-    let response = match path.as_str() {
-        "/hub/api/rest/oauth2/token" => oauth::token(shared, request).await,
-        "/api/users/me" => youtrack::users_me(shared, &request),
-        p if p == rfc7662::PATH => rfc7662::introspect(shared, request).await,
-        "/sim/ws" => youtrack::websocket(request),
-        bench::STATS_PATH if shared.controls.fast() => bench::stats_response(shared),
-        p if p.starts_with("/hub/api/rest/") => {
-            hub::handle(shared, request, &p["/hub/api/rest/".len()..]).await
-        }
-        _ => {
-            delay(&shared.controls.upstream_latency).await;
-            shared.controls.echoes.fetch_add(1, Ordering::Relaxed);
-            if shared.controls.fast() {
-                bench::fast_echo(request).await
-            } else {
-                youtrack::echo(request).await
-            }
-        }
-    };
-    Ok(response)
-}
-
-/// Waits the configured latency; no timer at all when it is zero.
-async fn delay(latency: &Mutex<Duration>) {
-    let latency = *lock(latency);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-}
-
-fn count_probe(shared: &Shared, request: &Request<Incoming>, path: &str) {
-    let service = match path {
-        "/hub/api/rest/users/me" => HUB_SERVICE_ID,
-        "/api/users/me" => YOUTRACK_SERVICE_ID,
-        _ => return,
-    };
-    let key = token_key(self::http::bearer(request).unwrap_or(""));
-    let controls = &shared.controls;
-    let before = {
-        let mut probes = lock(&controls.probes);
-        let count = probes.entry((key, service)).or_default();
-        *count += 1;
-        *count - 1
-    };
-    controls.probe_total.fetch_add(1, Ordering::Relaxed);
-    if before > 0 {
-        controls.probe_repeats.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-fn faulty(fault: HubFault) -> Result<Response<SimBody>, Dropped> {
-    let text = |status: StatusCode, content_type: &'static str, body: &'static str| {
-        let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-        *response.status_mut() = status;
-        response.headers_mut().insert(
-            ::http::header::CONTENT_TYPE,
-            ::http::HeaderValue::from_static(content_type),
-        );
-        response
-    };
-    Ok(match fault {
-        HubFault::Down => return Err(Dropped),
-        HubFault::Status(code) => {
-            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            self::http::hub_error(status, "server_error", "Simulated Hub failure")
-        }
-        HubFault::Html => text(
-            StatusCode::OK,
-            "text/html;charset=UTF-8",
-            "<!doctype html><html><body><h1>Hub is starting</h1></body></html>",
-        ),
-        HubFault::TruncatedJson => text(
-            StatusCode::OK,
-            "application/json;charset=UTF-8",
-            r#"{"type":"user","id":"1b2c","login":"ali"#,
-        ),
-        HubFault::Redirect => {
-            let mut response = text(StatusCode::FOUND, "text/html;charset=UTF-8", "");
-            response.headers_mut().insert(
-                ::http::header::LOCATION,
-                ::http::HeaderValue::from_static("/hub/auth/login"),
-            );
-            response
-        }
-    })
 }

@@ -1,19 +1,23 @@
-//! YouTrack's side: `/api/users/me` (the YouTrack-scope probe), the echo that every other path
-//! answers with so tests see exactly what arrived, and a WebSocket echo at `/sim/ws`.
+//! YouTrack's side: `/api/users/me` (the YouTrack-scope probe), the check of the other
+//! YouTrack endpoints' callers, the echo that every other path answers with so tests see
+//! exactly what arrived, and a WebSocket echo at `/sim/ws`.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, UPGRADE};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::directory::{Lookup, User, YOUTRACK_SERVICE_ID};
-use super::http::{bearer, json_response, query, with_fields, youtrack_unauthorized, SimBody};
+use super::credentials::{authenticate, presented, touch};
+use super::directory::{User, YOUTRACK_SERVICE_ID};
+use super::http::{
+    full, json_response, query, with_fields, youtrack_error, youtrack_unauthorized, SimBody,
+};
 use super::Shared;
 
 fn me_json(user: &User) -> Value {
@@ -25,33 +29,35 @@ fn guest_json() -> Value {
     json!({"$type": "Me", "id": "1-1", "login": "guest", "name": "Guest", "banned": false, "guest": true})
 }
 
-/// 200 only for a token granted for YouTrack; with guest access on, anonymous and bad
-/// requests get the guest user (`hub-contract.md`: that is *not* authenticated).
+/// 200 only for a credential valid for YouTrack; with guest access on, anonymous and bad
+/// requests get the guest user (which is *not* authenticated: `guest` is true).
 pub fn users_me(shared: &Shared, request: &Request<Incoming>) -> Response<SimBody> {
-    let token = bearer(request);
     let mut directory = shared.directory();
-    let me = match token.map(|t| directory.lookup(t)) {
-        Some(Lookup::Valid(record, user))
-            if record.scope.iter().any(|id| id == YOUTRACK_SERVICE_ID) =>
-        {
-            Some(me_json(user))
+    let me = match authenticate(&directory, &presented(request), YOUTRACK_SERVICE_ID) {
+        Ok(caller) => {
+            touch(&mut directory, &caller);
+            me_json(&caller.user)
         }
-        _ => None,
+        Err(_) if shared.controls.guest_access() => guest_json(),
+        Err(_) => return youtrack_unauthorized(),
     };
-    let me = match me {
-        Some(me) => {
-            if let Some(token) = token {
-                directory.touch(token);
-            }
-            me
-        }
-        None if shared.controls.guest_access() => guest_json(),
-        None => return youtrack_unauthorized(),
-    };
+    drop(directory);
     match with_fields(&query(request), &me) {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(response) => response,
     }
+}
+
+/// The caller of a YouTrack endpoint other than `users/me`: a credential valid for YouTrack
+/// (401 otherwise) of a user who is not banned (403).
+pub fn caller(shared: &Shared, request: &Request<Incoming>) -> Result<User, Response<SimBody>> {
+    let directory = shared.directory();
+    let caller = authenticate(&directory, &presented(request), YOUTRACK_SERVICE_ID)
+        .map_err(|_| youtrack_unauthorized())?;
+    if caller.user.banned {
+        return Err(youtrack_error(StatusCode::FORBIDDEN, "User is banned"));
+    }
+    Ok(caller.user)
 }
 
 /// What arrived: method, target (byte-exact in origin form; an absolute form without a path
@@ -107,7 +113,7 @@ pub fn websocket(mut request: Request<Incoming>) -> Response<SimBody> {
         .get(UPGRADE)
         .is_some_and(|u| u.as_bytes().eq_ignore_ascii_case(b"websocket"));
     let (Some(key), true) = (key, upgrade_ok) else {
-        let mut response = Response::new(Full::new(Bytes::from_static(b"websocket only")));
+        let mut response = Response::new(full(Bytes::from_static(b"websocket only")));
         *response.status_mut() = StatusCode::BAD_REQUEST;
         return response;
     };
@@ -117,7 +123,7 @@ pub fn websocket(mut request: Request<Incoming>) -> Response<SimBody> {
             let _ = echo_frames(TokioIo::new(upgraded)).await;
         }
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
