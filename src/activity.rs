@@ -4,10 +4,12 @@
 //! brackets each request; [`Stamped`] wraps each response body.
 //!
 //! The clocks and their purposes: a connection with no request in flight for `idle_timeout` is
-//! asked to close gracefully (HTTP/2 PINGs or a trickled preface do not keep it open); one
-//! whose response bodies then make no progress for another `idle_timeout` (a stalled upstream,
-//! a client that stopped reading — PINGs or not) is dropped. A WebSocket tunnel, which has no
-//! bodies, is dropped after `idle_timeout` without a byte either way.
+//! asked to close gracefully (HTTP/2 PINGs or a trickled preface do not keep it open). A
+//! request stays in flight until its response body has been sent, so a long response (an
+//! event stream open for hours) keeps its connection. A connection whose response bodies make
+//! no progress for their limit — two idle periods, or the route's own `idle_timeout` when
+//! longer (a stalled upstream, a client that stopped reading, PINGs or not) — is dropped. A WebSocket tunnel,
+//! which has no bodies, is dropped after `idle_timeout` without a byte either way.
 
 use std::io;
 use std::pin::Pin;
@@ -33,6 +35,19 @@ struct Stamps {
     /// Milliseconds since `origin` of the last response body frame handed to hyper.
     last_progress: AtomicU64,
     in_flight: AtomicUsize,
+    /// Response bodies being sent, and the longest stall (ms) any of them allows; reset when
+    /// the last one ends.
+    bodies: AtomicUsize,
+    body_limit: AtomicU64,
+}
+
+/// Why [`Activity::watch`] completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// No request in flight for the idle limit: close gracefully.
+    Idle,
+    /// Response bodies made no progress for their limit: drop the connection.
+    Stalled,
 }
 
 fn stamp(clock: &AtomicU64, origin: Instant) {
@@ -48,6 +63,8 @@ impl Activity {
             last_request: AtomicU64::new(0),
             last_progress: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            bodies: AtomicUsize::new(0),
+            body_limit: AtomicU64::new(0),
         }))
     }
 
@@ -62,15 +79,36 @@ impl Activity {
         RequestGuard(self.clone())
     }
 
-    /// Completes once no request has been in flight for `limit`.
-    pub async fn idle_for(&self, limit: Duration) {
+    /// Completes once no request has been in flight for `idle` ([`Watch::Idle`]), or once
+    /// the response bodies in flight have made no progress for their limit
+    /// ([`Watch::Stalled`]). Requests still waiting for their response head are bounded by
+    /// the upstream's `response_timeout` instead.
+    pub async fn watch(&self, idle: Duration) -> Watch {
         loop {
-            let deadline = self.at(&self.0.last_request) + limit;
-            if Instant::now() >= deadline && self.0.in_flight.load(Ordering::Relaxed) == 0 {
-                return;
-            }
-            tokio::time::sleep_until(deadline.max(Instant::now() + limit / 4)).await;
+            let now = Instant::now();
+            let deadline = if self.0.in_flight.load(Ordering::Relaxed) == 0 {
+                let deadline = self.at(&self.0.last_request) + idle;
+                if now >= deadline && self.0.in_flight.load(Ordering::Relaxed) == 0 {
+                    return Watch::Idle;
+                }
+                deadline
+            } else if self.0.bodies.load(Ordering::Relaxed) > 0 {
+                let deadline = self.at(&self.0.last_progress) + self.body_limit(idle);
+                if now >= deadline && self.0.bodies.load(Ordering::Relaxed) > 0 {
+                    return Watch::Stalled;
+                }
+                deadline
+            } else {
+                now + idle
+            };
+            tokio::time::sleep_until(deadline.max(now + idle / 4)).await;
         }
+    }
+
+    /// The longest stall the bodies in flight allow: their route's own limit, and at least
+    /// two idle periods (a connection idle for one, then silent for another).
+    fn body_limit(&self, idle: Duration) -> Duration {
+        Duration::from_millis(self.0.body_limit.load(Ordering::Relaxed)).max(idle * 2)
     }
 
     /// Completes once no byte has moved either way for `limit`, counting from `since` at
@@ -79,9 +117,11 @@ impl Activity {
         self.unchanged_for(&self.0.last_byte, limit, since).await;
     }
 
-    /// Completes once no response body has made progress for `limit`, counting from `since`
-    /// at the earliest.
-    pub async fn stalled_for(&self, limit: Duration, since: Instant) {
+    /// Completes once no response body has made progress for `idle` (or the longer limit of
+    /// a body in flight), counting from `since` at the earliest.
+    pub async fn stalled_for(&self, idle: Duration, since: Instant) {
+        let route_limit = Duration::from_millis(self.0.body_limit.load(Ordering::Relaxed));
+        let limit = route_limit.max(idle);
         self.unchanged_for(&self.0.last_progress, limit, since)
             .await;
     }
@@ -116,16 +156,42 @@ impl Drop for RequestGuard {
 
 /// A response body that records in an [`Activity`] each frame hyper takes from it — which
 /// hyper only does as fast as the client reads (HTTP/2 flow control, HTTP/1.1 socket buffers).
+/// It keeps its request in flight until it is dropped.
 pub struct Stamped<B> {
     body: B,
     activity: Activity,
+    _request: RequestGuard,
 }
 
 impl<B> Stamped<B> {
-    pub fn new(body: B, activity: &Activity) -> Stamped<B> {
+    /// `limit`: the longest this body may go without progress, when longer than the
+    /// connection's idle timeout (a route's own `idle_timeout`).
+    pub fn new(
+        body: B,
+        request: RequestGuard,
+        activity: &Activity,
+        limit: Option<Duration>,
+    ) -> Stamped<B> {
+        let stamps = &activity.0;
+        stamp(&stamps.last_progress, stamps.origin);
+        stamps.bodies.fetch_add(1, Ordering::Relaxed);
+        if let Some(limit) = limit {
+            let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+            stamps.body_limit.fetch_max(ms, Ordering::Relaxed);
+        }
         Stamped {
             body,
             activity: activity.clone(),
+            _request: request,
+        }
+    }
+}
+
+impl<B> Drop for Stamped<B> {
+    fn drop(&mut self) {
+        let stamps = &self.activity.0;
+        if stamps.bodies.fetch_sub(1, Ordering::Relaxed) == 1 {
+            stamps.body_limit.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -258,8 +324,8 @@ mod tests {
         let idle = tokio::spawn({
             let activity = activity.clone();
             async move {
-                activity.idle_for(limit).await;
-                Instant::now()
+                let why = activity.watch(limit).await;
+                (why, Instant::now())
             }
         });
         tokio::time::advance(Duration::from_secs(300)).await;
@@ -274,8 +340,54 @@ mod tests {
             let mut byte = [0u8; 1];
             near.read_exact(&mut byte).await.expect("duplex read");
         }
-        let fired = idle.await.expect("idle task");
+        let (why, fired) = idle.await.expect("idle task");
+        assert_eq!(why, Watch::Idle);
         let waited = fired - ended;
         assert!(waited >= limit && waited < limit + limit / 4, "{waited:?}");
+    }
+
+    /// A body with nothing to send for now, forever.
+    struct Quiet;
+
+    impl Body for Quiet {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_streaming_body_keeps_its_connection_until_it_stalls_past_its_limit() {
+        let activity = Activity::new();
+        let idle = Duration::from_secs(120);
+        let started = Instant::now();
+        let body = Stamped::new(
+            Quiet,
+            activity.request(),
+            &activity,
+            Some(Duration::from_secs(3600)),
+        );
+        // Never idle while the body is in flight; cut once it made no progress for its limit.
+        assert_eq!(activity.watch(idle).await, Watch::Stalled);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(3600) && waited < Duration::from_secs(3600) + idle,
+            "{waited:?}"
+        );
+        // Without a limit of its own, a body is cut after two idle periods.
+        drop(body);
+        let _plain = Stamped::new(Quiet, activity.request(), &activity, None);
+        let started = Instant::now();
+        assert_eq!(activity.watch(idle).await, Watch::Stalled);
+        let waited = started.elapsed();
+        assert!(
+            waited >= idle * 2 && waited < idle * 2 + idle / 4,
+            "{waited:?}"
+        );
     }
 }

@@ -150,6 +150,19 @@ pub struct Introspection {
     pub client_miss_rate: u32,
     /// Extra CA certificates trusted for `https` probes and introspection endpoints.
     pub ca_file: Option<PathBuf>,
+    /// Which forms of HTTP Basic credentials protected routes accept.
+    pub basic: BasicForms,
+}
+
+/// `introspection.basic_credentials`: the HTTP Basic forms protected routes accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasicForms {
+    /// `"token"`: a permanent token as the password (the user name is ignored), checked as
+    /// that token sent as `Bearer`.
+    pub token: bool,
+    /// `"password"`: a login and an application (or account) password, checked by asking
+    /// each service's probe with the client's own header. Only with the `hub` backend.
+    pub password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,7 +184,11 @@ pub struct Cache {
     pub stale_if_error: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `[[routes]]` of a YouTrack with its built-in Hub, for every client JetBrains ships
+/// (also in `config.example.toml`, the demo and `hubgate hub discover`'s output).
+pub const YOUTRACK_ROUTES: &str = include_str!("config/youtrack_routes.toml");
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Route {
     /// Canonical path prefix: starts with `/`, no trailing `/` except the root itself.
     /// Shared: it is also the route's label in metrics and logs.
@@ -181,6 +198,41 @@ pub struct Route {
     /// Name of an entry in `services`; `None` for a public route.
     pub service: Option<String>,
     pub allow_anonymous: bool,
+    /// Requests without any credential that YouTrack authorizes by their URL (a signed file
+    /// link, an event-stream ticket, a public settings page); only on routes with a service.
+    pub capability: Option<Capability>,
+    /// Overrides `upstreams.NAME.response_timeout` for this route.
+    pub response_timeout: Option<Duration>,
+    /// Overrides `server.idle_timeout` for this route's response bodies (event streams).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// `capability*` keys of a route: when a request without a credential may pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capability {
+    /// `Some(name)`: only when the raw query has a non-empty parameter of exactly this name;
+    /// `None`: always.
+    pub param: Option<String>,
+    /// The methods such a request may use.
+    pub methods: Vec<http::Method>,
+}
+
+impl Capability {
+    /// Whether a request without a credential may pass on the strength of its URL.
+    pub fn admits(&self, method: &http::Method, query: Option<&str>) -> bool {
+        if !self.methods.contains(method) {
+            return false;
+        }
+        let Some(param) = &self.param else {
+            return true;
+        };
+        query.is_some_and(|query| {
+            query.split('&').any(|pair| {
+                pair.split_once('=')
+                    .is_some_and(|(name, value)| name == param && !value.is_empty())
+            })
+        })
+    }
 }
 
 /// A secret read from a `*_file` key; its `Debug` never shows the value.

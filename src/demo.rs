@@ -27,8 +27,10 @@ pub enum DemoError {
 pub struct DemoLine {
     pub what: &'static str,
     pub method: &'static str,
-    pub path: &'static str,
+    pub path: String,
     pub bearer: Option<String>,
+    /// HTTP Basic user and password (the IDE clients' credentials).
+    pub basic: Option<(String, String)>,
     /// HTTP Basic client credentials and a form body (the OAuth token endpoint).
     pub basic_form: Option<(String, String, &'static str)>,
     pub status: u16,
@@ -43,6 +45,9 @@ impl DemoLine {
         }
         if let Some(token) = &self.bearer {
             line.push_str(&format!(" -H 'Authorization: Bearer {token}'"));
+        }
+        if let Some((user, password)) = &self.basic {
+            line.push_str(&format!(" -u '{user}:{password}'"));
         }
         if let Some((id, secret, form)) = &self.basic_form {
             line.push_str(&format!(" -u '{id}:{secret}' -d '{form}'"));
@@ -61,7 +66,8 @@ pub struct Demo {
     pub lines: Vec<DemoLine>,
 }
 
-/// The gateway configuration the demo runs with: design.md's routes, with `upstream` (the
+/// The gateway configuration the demo runs with: the shipped routes of a YouTrack with its
+/// built-in Hub ([`crate::config::YOUTRACK_ROUTES`]), with `upstream` (the
 /// simulator) as YouTrack and Hub, the admin listener on `admin`; `server_extra` lines are
 /// added to `[server]`.
 pub fn config_text(
@@ -90,49 +96,35 @@ probe = "http://{sim}/api/users/me?fields=id,login,name,banned,guest"
 id = "{hub}"
 probe = "http://{sim}/hub/api/rest/users/me?fields=id,login,name,banned,guest"
 
-[[routes]]
-prefix = "/hub/api/rest/oauth2"
-upstream = "youtrack"
-
-[[routes]]
-prefix = "/api"
-upstream = "youtrack"
-service = "youtrack"
-
-[[routes]]
-prefix = "/rest"
-upstream = "youtrack"
-service = "youtrack"
-
-[[routes]]
-prefix = "/hub/api"
-upstream = "youtrack"
-service = "hub"
-
-[[routes]]
-prefix = "/hub/rest"
-upstream = "youtrack"
-service = "hub"
-
-[[routes]]
-prefix = "/"
-upstream = "youtrack"
-"#,
+{routes}"#,
         yt = crate::sim::YOUTRACK_SERVICE_ID,
         hub = crate::sim::HUB_SERVICE_ID,
+        routes = crate::config::YOUTRACK_ROUTES,
     )
 }
 
 fn lines(sim: &Sim) -> Vec<DemoLine> {
     let demo = sim.demo();
-    let line = |what, path, bearer: Option<&String>, status| DemoLine {
+    let line = |what, path: &str, bearer: Option<&String>, status| DemoLine {
         what,
         method: "GET",
-        path,
+        path: path.to_owned(),
         bearer: bearer.cloned(),
+        basic: None,
         basic_form: None,
         status,
     };
+    let basic = |what, user: &str, password: &str, status| DemoLine {
+        basic: Some((user.to_owned(), password.to_owned())),
+        ..line(what, "/api/users/me?fields=login,name", None, status)
+    };
+    let app_password = sim
+        .create_app_password("alice", "demo: IntelliJ tasks")
+        .unwrap_or_default();
+    let signed = sim.signed_file_url("alice", std::time::Duration::from_secs(24 * 3600));
+    let unsigned = signed
+        .split_once('?')
+        .map_or(signed.as_str(), |(path, _)| path);
     vec![
         line(
             "alice's YouTrack-only token on the YouTrack API",
@@ -170,6 +162,19 @@ fn lines(sim: &Sim) -> Vec<DemoLine> {
             Some(&demo.both_oauth),
             200,
         ),
+        basic(
+            "the IDE plugin's Basic credentials: a token as the password",
+            "random",
+            &demo.youtrack_only,
+            200,
+        ),
+        basic(
+            "IntelliJ Tasks' Basic credentials: login and application password",
+            "alice",
+            &app_password,
+            200,
+        ),
+        basic("Basic with a wrong password", "alice", "wrong", 401),
         line(
             "a token deleted in Hub",
             "/api/issues",
@@ -184,6 +189,25 @@ fn lines(sim: &Sim) -> Vec<DemoLine> {
         ),
         line("no token on a protected route", "/api/issues", None, 401),
         line(
+            "the mobile app's discovery needs no token (capability route)",
+            "/api/config?fields=ring(url,serviceId),version",
+            None,
+            200,
+        ),
+        line(
+            "the web UI's backend check needs no token",
+            "/hub/api/rest/settings/public?fields=id",
+            None,
+            200,
+        ),
+        line(
+            "a signed attachment link, as an <img> loads it: YouTrack checks the sign",
+            &signed,
+            None,
+            200,
+        ),
+        line("the same attachment without its sign", unsigned, None, 401),
+        line(
             "an ambiguous path, refused before any token check",
             "/api/../hub/api/rest/users",
             Some(&demo.youtrack_only),
@@ -193,8 +217,9 @@ fn lines(sim: &Sim) -> Vec<DemoLine> {
         DemoLine {
             what: "the OAuth token endpoint: client credentials, no bearer",
             method: "POST",
-            path: "/hub/api/rest/oauth2/token",
+            path: "/hub/api/rest/oauth2/token".to_owned(),
             bearer: None,
+            basic: None,
             basic_form: Some((
                 demo.client_id.clone(),
                 demo.client_secret.clone(),
@@ -274,8 +299,10 @@ impl Demo {
         text.push_str(&format!(
             "# the admin listener: metrics (also /healthz and /readyz)\n\
              curl -s http://{}/metrics\n\n\
+             # the web UI, played by the simulator through the gateway (log in as alice/alice)\n\
+             http://{}/sim/webui?user=alice&password=alice\n\n\
              One access line per request goes to stderr. Ctrl-C stops the demo.\n",
-            self.admin
+            self.admin, self.gateway
         ));
         text
     }

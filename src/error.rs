@@ -36,6 +36,9 @@ pub enum GatewayError {
     /// A protected route and no bearer token.
     #[error("a bearer token is required")]
     MissingToken,
+    /// A form of HTTP Basic the configuration refuses (`introspection.basic_credentials`).
+    #[error("{0} in Basic credentials is not accepted here")]
+    BasicRefused(&'static str),
     /// `access_token` in the query: never passed on unchecked.
     #[error("send the token in the Authorization header, not in the query")]
     QueryToken,
@@ -76,6 +79,7 @@ impl GatewayError {
             | GatewayError::BadCredential(_) => StatusCode::BAD_REQUEST,
             GatewayError::MissingToken
             | GatewayError::QueryToken
+            | GatewayError::BasicRefused(_)
             | GatewayError::InvalidToken
             | GatewayError::Revoked => StatusCode::UNAUTHORIZED,
             GatewayError::InsufficientScope(_) => StatusCode::FORBIDDEN,
@@ -110,7 +114,9 @@ impl GatewayError {
             GatewayError::BadTarget(_)
             | GatewayError::BadRequest(_)
             | GatewayError::BadCredential(_) => "invalid_request",
-            GatewayError::MissingToken | GatewayError::QueryToken => "unauthorized",
+            GatewayError::MissingToken
+            | GatewayError::QueryToken
+            | GatewayError::BasicRefused(_) => "unauthorized",
             GatewayError::InvalidToken | GatewayError::Revoked => "invalid_token",
             GatewayError::InsufficientScope(_) => "insufficient_scope",
             GatewayError::AuthUnavailable(_) => "temporarily_unavailable",
@@ -145,9 +151,9 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest(why) => Some(invalid_request(why)),
             GatewayError::BadCredential(why) => Some(invalid_request(why)),
-            GatewayError::MissingToken | GatewayError::QueryToken => {
-                Some(format!("Bearer realm=\"{realm}\""))
-            }
+            GatewayError::MissingToken
+            | GatewayError::QueryToken
+            | GatewayError::BasicRefused(_) => Some(format!("Bearer realm=\"{realm}\"")),
             GatewayError::InvalidToken | GatewayError::Revoked => {
                 Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\""))
             }

@@ -156,17 +156,20 @@ pub fn connector(
 }
 
 /// Sends the request to `upstream` and returns its response, cleaned of hop-by-hop headers.
+/// `response_timeout`: the route's own limit for the response head, if it has one.
 pub async fn forward(
     upstream: &Upstream,
     mut request: Request<Incoming>,
     client: &ClientConn,
     request_id: &HeaderValue,
+    response_timeout: Option<Duration>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     let websocket = prepare_request(&mut request, client, request_id)?;
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
     *request.uri_mut() = origin_form(request.uri());
     *request.version_mut() = Version::HTTP_11;
-    let sent = tokio::time::timeout(upstream.response_timeout, upstream.pool.send(request));
+    let limit = response_timeout.unwrap_or(upstream.response_timeout);
+    let sent = tokio::time::timeout(limit, upstream.pool.send(request));
     let (mut response, lease) = match sent.await {
         Ok(Ok(sent)) => sent,
         Ok(Err(error)) => return Err(upstream.failed(error)),

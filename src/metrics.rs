@@ -89,13 +89,16 @@ pub enum AuthOutcome {
     insufficient_scope,
     backend_error,
     rate_limited,
+    /// No credential, let through because the route's `capability` admits the URL (a signed
+    /// file link, an event-stream ticket…): YouTrack authorizes it.
+    capability,
 }
 
 // Every outcome indexes `RouteMetrics::decisions`.
-const _: () = assert!(AuthOutcome::rate_limited as usize + 1 == AuthOutcome::COUNT);
+const _: () = assert!(AuthOutcome::capability as usize + 1 == AuthOutcome::COUNT);
 
 impl AuthOutcome {
-    const COUNT: usize = 9;
+    const COUNT: usize = 10;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -108,6 +111,7 @@ impl AuthOutcome {
             AuthOutcome::insufficient_scope => "insufficient_scope",
             AuthOutcome::backend_error => "backend_error",
             AuthOutcome::rate_limited => "rate_limited",
+            AuthOutcome::capability => "capability",
         }
     }
 }

@@ -95,6 +95,11 @@ impl State {
     }
 }
 
+/// A route's own `idle_timeout` for its response body, carried to the connection in the
+/// response's extensions (never sent).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyIdleTimeout(pub Duration);
+
 /// What handling a request found out, for its metrics and access line.
 #[derive(Default)]
 struct Note {
@@ -178,11 +183,12 @@ async fn process(
             route,
             credential,
             request.method(),
+            request.uri().query(),
             client.peer.ip(),
             &mut note.trace,
         )
         .await;
-    note.auth = Some(auth_outcome(&authenticated));
+    note.auth = Some(auth_outcome(&authenticated, &note.trace));
     note.principal = authenticated?;
     let upstream = state
         .upstreams
@@ -190,17 +196,34 @@ async fn process(
         .ok_or(GatewayError::NoRoute)?;
     note.upstream = Some(upstream.label().clone());
     let asked = Instant::now();
-    let response = forward::forward(upstream, request, client, request_id).await;
+    let response = forward::forward(
+        upstream,
+        request,
+        client,
+        request_id,
+        route.response_timeout,
+    )
+    .await;
     note.upstream_time = Some(asked.elapsed());
-    response
+    let mut response = response?;
+    if let Some(limit) = route.idle_timeout {
+        response.extensions_mut().insert(BodyIdleTimeout(limit));
+    }
+    Ok(response)
 }
 
 /// The `outcome` label of a credential decision.
-fn auth_outcome(result: &Result<Option<Arc<Principal>>, GatewayError>) -> AuthOutcome {
+fn auth_outcome(
+    result: &Result<Option<Arc<Principal>>, GatewayError>,
+    trace: &Trace,
+) -> AuthOutcome {
     match result {
         Ok(Some(_)) => AuthOutcome::allowed,
+        Ok(None) if trace.capability => AuthOutcome::capability,
         Ok(None) => AuthOutcome::anonymous,
-        Err(GatewayError::MissingToken | GatewayError::QueryToken) => AuthOutcome::missing,
+        Err(
+            GatewayError::MissingToken | GatewayError::QueryToken | GatewayError::BasicRefused(_),
+        ) => AuthOutcome::missing,
         Err(GatewayError::InvalidToken) => AuthOutcome::invalid,
         Err(GatewayError::Revoked) => AuthOutcome::revoked,
         Err(GatewayError::InsufficientScope(_)) => AuthOutcome::insufficient_scope,

@@ -19,7 +19,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::access::Logged;
-use crate::activity::{Activity, Stamped, Tracked};
+use crate::activity::{Activity, Stamped, Tracked, Watch};
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::forward::ClientConn;
@@ -338,11 +338,14 @@ impl Shared {
             let activity = activity.clone();
             async move {
                 let current = shared.live.current();
-                let (response, record) = proxy::handle(&current.state, &client, request).await;
-                drop(in_flight);
-                Ok::<_, Infallible>(
-                    response.map(|body| Stamped::new(Logged::new(body, record), &activity)),
-                )
+                let (mut response, record) = proxy::handle(&current.state, &client, request).await;
+                let limit = response
+                    .extensions_mut()
+                    .remove::<proxy::BodyIdleTimeout>()
+                    .map(|limit| limit.0);
+                Ok::<_, Infallible>(response.map(|body| {
+                    Stamped::new(Logged::new(body, record), in_flight, &activity, limit)
+                }))
             }
         });
         let idle = generation.config.server.idle_timeout;
@@ -371,7 +374,10 @@ impl Shared {
                     }
                     closing = true;
                 }
-                _ = activity.idle_for(idle), if !closing => closing = true,
+                watch = activity.watch(idle), if !closing => match watch {
+                    Watch::Idle => closing = true,
+                    Watch::Stalled => return,
+                },
                 _ = activity.stalled_for(idle, closing_since), if closing => return,
             }
             if closing {

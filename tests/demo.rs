@@ -21,6 +21,10 @@ fn raw_request(gateway: SocketAddr, line: &DemoLine) -> String {
     if let Some(token) = &line.bearer {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
     }
+    if let Some((user, password)) = &line.basic {
+        let credentials = STANDARD.encode(format!("{user}:{password}"));
+        head.push_str(&format!("Authorization: Basic {credentials}\r\n"));
+    }
     let mut body = "";
     if let Some((id, secret, form)) = &line.basic_form {
         let credentials = STANDARD.encode(format!("{id}:{secret}"));

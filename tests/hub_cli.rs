@@ -115,11 +115,12 @@ fn assert_never_shows(output: &Output, secret: &str) {
     assert!(!all.contains(secret), "a secret was printed:\n{all}");
 }
 
-/// The test configuration with its `[services.*]` replaced by the discovered block.
+/// The test configuration with its `[services.*]` and routes replaced by the discovered block.
 fn with_services(config: &Path, discovered: &toml::Table) -> String {
     let text = std::fs::read_to_string(config).expect("config");
     let mut table: toml::Table = text.parse().expect("config is TOML");
     table.insert("services".into(), discovered["services"].clone());
+    table.insert("routes".into(), discovered["routes"].clone());
     toml::to_string(&table).expect("serializes")
 }
 
@@ -163,6 +164,9 @@ async fn discovered_services_make_a_working_gateway() {
     assert_eq!(other.status, 403, "{}", other.text());
     let revoked = fetch(gateway.addr, me, Auth::Bearer(&demo.revoked)).await;
     assert_eq!(revoked.status, 401, "{}", revoked.text());
+    // The discovered routes carry the capability routes real clients need.
+    let config = fetch(gateway.addr, "/api/config?fields=version", Auth::Anonymous).await;
+    assert_eq!(config.status, 200, "{}", config.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

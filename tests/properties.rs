@@ -269,7 +269,7 @@ fn route(prefix: &str, service: Option<&str>) -> Route {
         prefix: prefix.into(),
         upstream: "youtrack".to_owned(),
         service: service.map(str::to_owned),
-        allow_anonymous: false,
+        ..Route::default()
     }
 }
 
@@ -685,10 +685,10 @@ fn bearer_tokens_come_back_whole_or_are_refused() {
         let in_query = query_tokens(query);
         // Credentials are counted before any one is read.
         match (refs.len(), in_query) {
-            (0, 0) => prop_assert_eq!(got, Ok(Credential::None)),
-            (0, 1) => prop_assert_eq!(got, Ok(Credential::QueryToken)),
+            (0, 0) => prop_assert_eq!(&got, &Ok(Credential::None)),
+            (0, 1) => prop_assert_eq!(&got, &Ok(Credential::QueryToken)),
             (1, 0) => {}
-            _ => prop_assert_eq!(got, Err(BearerError::TwoCredentials)),
+            _ => prop_assert_eq!(&got, &Err(BearerError::TwoCredentials)),
         }
         let value = input.values.first().map_or(&[][..], Vec::as_slice);
         // `Bearer`, one or more spaces, then a token the gateway must take whole.
@@ -700,9 +700,9 @@ fn bearer_tokens_come_back_whole_or_are_refused() {
             && well_formed_token(&rest[spaces..]);
         if refs.len() == 1 && in_query == 0 && well_formed {
             let token = std::str::from_utf8(&rest[spaces..]).map_err(|_| fail("ASCII"))?;
-            prop_assert_eq!(got, Ok(Credential::Bearer(token)));
+            prop_assert_eq!(&got, &Ok(Credential::Bearer(token)));
         }
-        if let Ok(Credential::Bearer(token)) = got {
+        if let Ok(Credential::Bearer(token)) = &got {
             prop_assert!(well_formed, "accepted {:?}", token);
             prop_assert_eq!(token.as_bytes(), &rest[spaces..]);
         }
@@ -710,6 +710,11 @@ fn bearer_tokens_come_back_whole_or_are_refused() {
             Ok(Credential::Bearer(_)) => "bearer",
             Ok(Credential::OtherScheme) => "other scheme",
             Ok(Credential::None | Credential::QueryToken) => "none or query",
+            Ok(
+                Credential::BasicToken(_)
+                | Credential::BasicPassword(_)
+                | Credential::MalformedBasic,
+            ) => "basic",
             Err(BearerError::TwoCredentials) => "two credentials",
             Err(_) => "malformed",
         })

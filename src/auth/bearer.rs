@@ -7,9 +7,17 @@
 //! services contain single spaces (`hub-contract.md`, "Token shapes"), so the token is never
 //! split; it is only limited to visible ASCII with single inner spaces and to
 //! [`MAX_TOKEN_LEN`] bytes. Beyond that a token is opaque: its shape is never judged here.
-//! Everything is pure and synchronous; reading a credential does not allocate (a query
+//! Everything is pure and synchronous; reading a bearer credential does not allocate (a query
 //! parameter name that is itself percent- or `+`-encoded is the one exception).
+//!
+//! HTTP Basic is read too, because JetBrains' IDE clients send it: the YouTrack plugin puts a
+//! permanent token in the password (the user name is ignored), IntelliJ's Tasks connector a
+//! login and an application password. A token found there is a [`Credential::BasicToken`],
+//! checked exactly as if it had come as `Bearer`.
 
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
 use http::HeaderValue;
 
 /// Longest token accepted (bytes).
@@ -21,14 +29,31 @@ const SCHEME: &[u8] = b"bearer";
 /// The query parameter of RFC 6750 §2.3 (compared ASCII case-insensitively, after decoding).
 const QUERY_PARAMETER: &str = "access_token";
 
+/// The scheme of HTTP Basic, in lower case.
+const BASIC: &[u8] = b"basic";
+
+/// Standard base64 with or without `=` padding, as Java's decoder (Hub's) accepts it.
+const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// The credential a request carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential<'a> {
     /// No `Authorization` header and no `access_token` query parameter.
     None,
     /// `Authorization: Bearer <token>`; the token is the whole rest of the value.
     Bearer(&'a str),
-    /// An `Authorization` header with another scheme (e.g. `Basic` for the OAuth token endpoint).
+    /// `Authorization: Basic` whose password is a permanent token (`perm:` or `perm-`): the
+    /// token, to be checked as if sent as `Bearer`; the user name plays no part.
+    BasicToken(String),
+    /// `Authorization: Basic` with a login and a password that is not a token.
+    BasicPassword(BasicPassword<'a>),
+    /// `Authorization: Basic` that is not base64 of UTF-8 `user:password`, or whose token
+    /// password is not one a client could send.
+    MalformedBasic,
+    /// An `Authorization` header with another scheme.
     OtherScheme,
     /// An `access_token` query parameter (and no Authorization header): never passed on unchecked.
     QueryToken,
@@ -58,6 +83,31 @@ pub enum BearerError {
     /// checked.
     #[error("the Authorization header has no scheme")]
     NoScheme,
+}
+
+/// HTTP Basic with a login and a password. Its `Debug` shows the login only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicPassword<'a> {
+    /// The header as the client sent it: what a Hub probe is asked with.
+    pub header: &'a HeaderValue,
+    /// The decoded `login:password`, the credential's identity (its hash is its cache key).
+    pub decoded: String,
+    /// Where the login ends in `decoded`.
+    login_end: usize,
+}
+
+impl BasicPassword<'_> {
+    pub fn login(&self) -> &str {
+        &self.decoded[..self.login_end]
+    }
+}
+
+impl std::fmt::Debug for BasicPassword<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicPassword")
+            .field("login", &self.login())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads the request's credential from all its `Authorization` header values and its raw query.
@@ -105,10 +155,13 @@ fn read_authorization(value: &HeaderValue) -> Result<Credential<'_>, BearerError
     if !bytes.first().is_some_and(|&b| is_tchar(b)) {
         return Err(BearerError::NoScheme);
     }
-    let (scheme, rest) = bytes.split_at_checked(SCHEME.len()).unwrap_or((bytes, &[]));
-    if !scheme.eq_ignore_ascii_case(SCHEME) || rest.first().is_some_and(|&b| is_tchar(b)) {
+    if is_scheme(bytes, BASIC) {
+        return Ok(read_basic(value));
+    }
+    if !is_scheme(bytes, SCHEME) {
         return Ok(Credential::OtherScheme);
     }
+    let rest = &bytes[SCHEME.len()..];
     let spaces = rest.iter().take_while(|&&b| b == b' ').count();
     if spaces == 0 && !rest.is_empty() {
         return Err(BearerError::InvalidCharacter);
@@ -123,6 +176,48 @@ fn read_authorization(value: &HeaderValue) -> Result<Credential<'_>, BearerError
     check_token(token)?;
     let token = std::str::from_utf8(token).map_err(|_| BearerError::InvalidCharacter)?;
     Ok(Credential::Bearer(token))
+}
+
+/// Whether the value starts with the scheme `name` (any letter case) and nothing more of it.
+fn is_scheme(value: &[u8], name: &[u8]) -> bool {
+    let (scheme, rest) = value.split_at_checked(name.len()).unwrap_or((value, &[]));
+    scheme.eq_ignore_ascii_case(name) && !rest.first().is_some_and(|&b| is_tchar(b))
+}
+
+/// Reads `Basic <base64 of user:password>` (RFC 7617): one or more spaces, then base64 with
+/// or without padding, decoding to UTF-8 with a `:`; anything else is malformed.
+fn read_basic(value: &HeaderValue) -> Credential<'_> {
+    let rest = &value.as_bytes()[BASIC.len()..];
+    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+    let encoded = &rest[spaces..];
+    if spaces == 0 || encoded.is_empty() || encoded.len() > 2 * MAX_TOKEN_LEN {
+        return Credential::MalformedBasic;
+    }
+    let Some(decoded) = BASIC_BASE64
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        return Credential::MalformedBasic;
+    };
+    let Some(login_end) = decoded.find(':') else {
+        return Credential::MalformedBasic;
+    };
+    let password = &decoded[login_end + 1..];
+    if password.starts_with("perm:") || password.starts_with("perm-") {
+        return match check_bare_token(password) {
+            Ok(()) => Credential::BasicToken(password.to_owned()),
+            Err(_) => Credential::MalformedBasic,
+        };
+    }
+    if password.is_empty() || decoded.chars().any(char::is_control) {
+        return Credential::MalformedBasic;
+    }
+    Credential::BasicPassword(BasicPassword {
+        header: value,
+        decoded,
+        login_end,
+    })
 }
 
 /// Whether `token` is one a client could send after `Bearer ` (what a revocation by value

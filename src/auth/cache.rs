@@ -34,6 +34,18 @@ pub fn token_hash(token: &str) -> TokenHash {
     hash
 }
 
+/// The cache key of HTTP Basic with a login and a password: the hash of the decoded
+/// `login:password` behind a prefix no token can hold (tokens are visible ASCII), so it
+/// never equals a token's key.
+pub fn basic_hash(decoded: &str) -> TokenHash {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"\0basic\0");
+    context.update(decoded.as_bytes());
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(context.finish().as_ref());
+    hash
+}
+
 /// The first 6 bytes of the token's hash; shown as 12 hex digits, all logs may show of a token.
 pub fn fingerprint_bytes(hash: &TokenHash) -> [u8; 6] {
     let mut bytes = [0u8; 6];

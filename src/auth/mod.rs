@@ -17,8 +17,10 @@ use http::Method;
 use tokio::sync::Semaphore;
 
 use self::bearer::Credential;
-use self::cache::{fingerprint, fingerprint_bytes, token_hash, Outcome, TokenHash, VerdictCache};
-use self::introspect::{BackendError, Introspect, ServiceRef};
+use self::cache::{
+    basic_hash, fingerprint, fingerprint_bytes, token_hash, Outcome, TokenHash, VerdictCache,
+};
+use self::introspect::{BackendError, Introspect, Presented, ServiceRef};
 use self::limit::{Breaker, MissBudget};
 use self::principal::{Principal, Verdict};
 use crate::config::{self, Config, Route};
@@ -41,6 +43,8 @@ pub struct Auth {
     /// One permit per backend call in flight: beyond `max_concurrent`, callers get 503 now.
     calls: Semaphore,
     timeout: std::time::Duration,
+    /// Which forms of HTTP Basic protected routes accept.
+    basic: config::BasicForms,
     metrics: Arc<Metrics>,
     /// Tokens and logins the security team revoked: refused whatever Hub says.
     revocations: Arc<RevocationSet>,
@@ -64,6 +68,8 @@ pub struct Trace {
     pub token: Option<[u8; 6]>,
     /// How the first verdict (the route's service) was found.
     pub cache: Option<Outcome>,
+    /// The request passed without a credential on the strength of its URL (`capability`).
+    pub capability: bool,
 }
 
 impl Auth {
@@ -110,6 +116,7 @@ impl Auth {
             breaker: same_verdicts.map_or_else(Arc::default, |p| p.breaker.clone()),
             calls: Semaphore::new(config.introspection.max_concurrent),
             timeout: config.introspection.timeout,
+            basic: config.introspection.basic,
             metrics: common.metrics.clone(),
             revocations: common.revocations.clone(),
             verdict_source,
@@ -145,12 +152,11 @@ impl Auth {
         let route = Route {
             prefix: "/".into(),
             upstream: String::new(),
-            service: None,
-            allow_anonymous: false,
+            ..Route::default()
         };
         let check = Check {
             auth: self,
-            token,
+            presented: Presented::Token(token),
             hash: token_hash(token),
             allow_stale: false,
             route: &route,
@@ -160,13 +166,15 @@ impl Auth {
         check.any_service().await.ok()
     }
 
-    /// Decides whether `credential` may use `route`. `Ok(Some(_))`: a checked token;
-    /// `Ok(None)`: no token needed and none sent. `trace` records what the check found.
+    /// Decides whether `credential` may use `route`. `Ok(Some(_))`: a checked credential;
+    /// `Ok(None)`: no credential needed and none checked (a public route, guest access, or a
+    /// capability URL: then `trace.capability` is set). `trace` records what the check found.
     pub async fn authenticate(
         &self,
         route: &Route,
         credential: Credential<'_>,
         method: &Method,
+        query: Option<&str>,
         client: IpAddr,
         trace: &mut Trace,
     ) -> Result<Option<Arc<Principal>>, GatewayError> {
@@ -174,16 +182,47 @@ impl Auth {
             .service
             .as_ref()
             .and_then(|name| self.services.iter().find(|s| *s.name == **name));
-        let token = match (credential, service) {
-            (Credential::Bearer(token), _) => token,
-            (Credential::None, None) | (Credential::OtherScheme, None) => return Ok(None),
-            (Credential::None, Some(_)) if route.allow_anonymous => return Ok(None),
+        let basic_token;
+        let (presented, hash) = match (credential, service) {
+            (Credential::Bearer(token), _) => (Presented::Token(token), token_hash(token)),
+            (Credential::BasicToken(_), Some(_)) if !self.basic.token => {
+                return Err(GatewayError::BasicRefused("a token in the Basic password"))
+            }
+            (Credential::BasicToken(token), _) => {
+                basic_token = token;
+                let hash = token_hash(&basic_token);
+                (Presented::Token(&basic_token), hash)
+            }
+            (Credential::BasicPassword(_), Some(_)) if !self.basic.password => {
+                return Err(GatewayError::BasicRefused("a login and password"))
+            }
+            (Credential::BasicPassword(basic), Some(_)) => {
+                (Presented::Basic(basic.header), basic_hash(&basic.decoded))
+            }
             (Credential::QueryToken, _) => return Err(GatewayError::QueryToken),
+            // A public route: client credentials for the token endpoint, a login form's…
+            (
+                Credential::None
+                | Credential::OtherScheme
+                | Credential::MalformedBasic
+                | Credential::BasicPassword(_),
+                None,
+            ) => return Ok(None),
+            (Credential::None, Some(_)) if route.allow_anonymous => return Ok(None),
+            (Credential::None, Some(_))
+                if route
+                    .capability
+                    .as_ref()
+                    .is_some_and(|c| c.admits(method, query)) =>
+            {
+                trace.capability = true;
+                return Ok(None);
+            }
             (Credential::None | Credential::OtherScheme, Some(_)) => {
                 return Err(GatewayError::MissingToken)
             }
+            (Credential::MalformedBasic, Some(_)) => return Err(GatewayError::InvalidToken),
         };
-        let hash = token_hash(token);
         trace.token = Some(fingerprint_bytes(&hash));
         if let Some(id) = self.revocations.token(&hash) {
             tracing::debug!(token = %fingerprint(&hash), revocation = %id, "revoked token refused");
@@ -191,7 +230,7 @@ impl Auth {
         }
         let check = Check {
             auth: self,
-            token,
+            presented,
             hash,
             allow_stale: method == Method::GET || method == Method::HEAD,
             route,
@@ -210,7 +249,7 @@ impl Auth {
     /// the client's miss budget, the global cap, the breaker, then the call within `timeout`).
     async fn call(
         &self,
-        token: &str,
+        presented: Presented<'_>,
         service: &ServiceRef,
         client: IpAddr,
     ) -> Result<introspect::Introspected, BackendError> {
@@ -232,7 +271,8 @@ impl Auth {
             .attempt()
             .ok_or_else(|| shed("circuit_open", BackendError::CircuitOpen))?;
         let started = tokio::time::Instant::now();
-        let called = tokio::time::timeout(self.timeout, self.backend.introspect(token, service));
+        let called =
+            tokio::time::timeout(self.timeout, self.backend.introspect(presented, service));
         let result = called.await.unwrap_or(Err(BackendError::Timeout));
         let outcome = match &result {
             Ok(_) => "ok",
@@ -255,7 +295,7 @@ impl Auth {
 /// One request's token check.
 struct Check<'a> {
     auth: &'a Auth,
-    token: &'a str,
+    presented: Presented<'a>,
     hash: TokenHash,
     allow_stale: bool,
     route: &'a Route,
@@ -266,7 +306,7 @@ struct Check<'a> {
 
 impl Check<'_> {
     async fn verdict(&self, service: &ServiceRef) -> Result<Verdict, GatewayError> {
-        let fetch = self.auth.call(self.token, service, self.client);
+        let fetch = self.auth.call(self.presented, service, self.client);
         let (result, outcome) = self
             .auth
             .cache

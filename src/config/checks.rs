@@ -60,6 +60,17 @@ impl Problems {
         self.text(key, field)
     }
 
+    /// A list of strings; `None` when absent or not a list of strings (reported).
+    pub fn strings(&mut self, key: &str, field: Option<Field<Vec<String>>>) -> Option<Vec<String>> {
+        match field? {
+            Field::Ok(list) => Some(list),
+            Field::Wrong(found) => {
+                self.wrong_type(key, "a list of strings", &found);
+                None
+            }
+        }
+    }
+
     pub fn flag(&mut self, key: &str, field: Option<Field<bool>>, default: bool) -> bool {
         match field {
             None => default,

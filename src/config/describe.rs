@@ -141,7 +141,13 @@ impl Config {
     fn describe_routes(&self, out: &mut String) {
         let mut routes: Vec<&Route> = self.routes.iter().collect();
         routes.sort_by(|a, b| (b.prefix.len(), &a.prefix).cmp(&(a.prefix.len(), &b.prefix)));
-        let header = ["PREFIX", "UPSTREAM", "SERVICE", "ANONYMOUS", "TOKEN CHECK"];
+        let header = [
+            "PREFIX",
+            "UPSTREAM",
+            "SERVICE",
+            "WITHOUT CREDENTIAL",
+            "TOKEN CHECK",
+        ];
         let mut rows = vec![header.map(str::to_owned).to_vec()];
         rows.extend(routes.into_iter().map(|route| self.route_row(route)));
         out.push_str("routes (longest prefix wins):\n");
@@ -150,19 +156,27 @@ impl Config {
 
     fn route_row(&self, route: &Route) -> Vec<String> {
         let (service, anonymous) = match &route.service {
-            None => ("- (public)".to_owned(), "-"),
+            None => ("- (public)".to_owned(), "passes".to_owned()),
             Some(name) => {
                 let id = self.services.get(name).map_or("?", |s| s.id.as_str());
-                let anonymous = if route.allow_anonymous { "yes" } else { "no" };
-                (format!("{name} ({id})"), anonymous)
+                (format!("{name} ({id})"), without_credential(route))
             }
         };
+        let mut check = self.token_check(route);
+        for (what, timeout) in [
+            ("response", route.response_timeout),
+            ("idle", route.idle_timeout),
+        ] {
+            if let Some(timeout) = timeout {
+                let _ = write!(check, "; {what} timeout {}", d(timeout));
+            }
+        }
         vec![
             route.prefix.to_string(),
             route.upstream.clone(),
             service,
-            anonymous.to_owned(),
-            self.token_check(route),
+            anonymous,
+            check,
         ]
     }
 
@@ -176,6 +190,22 @@ impl Config {
                 .map_or_else(|| "?".to_owned(), |probe| format!("probe {probe}")),
             (Backend::Hub { .. }, None) => "any service's probe, if a token is sent".to_owned(),
         }
+    }
+}
+
+/// What a protected route does with a request that carries no credential.
+fn without_credential(route: &Route) -> String {
+    if route.allow_anonymous {
+        return "passes (guest access)".to_owned();
+    }
+    let Some(capability) = &route.capability else {
+        return "401".to_owned();
+    };
+    let methods: Vec<&str> = capability.methods.iter().map(|m| m.as_str()).collect();
+    let methods = methods.join("/");
+    match &capability.param {
+        None => format!("{methods} passes (capability)"),
+        Some(param) => format!("{methods} with ?{param}= passes (capability)"),
     }
 }
 

@@ -8,7 +8,7 @@ use http::Uri;
 use super::checks::{http_url, Problems};
 use super::raw::{Field, RawIntrospection, RawService};
 use super::validate::{check_name, secs, table_key, UNBOUNDED};
-use super::{Backend, Introspection, Secret, Service};
+use super::{Backend, BasicForms, Introspection, Secret, Service};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BackendKind {
@@ -117,6 +117,7 @@ pub(super) fn introspection(
     if let Some(path) = &ca_file {
         p.readable_file("introspection.ca_file", path);
     }
+    let basic = basic_forms(p, raw.basic_credentials.take(), backend);
     let backend = match backend? {
         BackendKind::Hub => {
             let rfc7662_only = [
@@ -142,7 +143,44 @@ pub(super) fn introspection(
         max_concurrent,
         client_miss_rate,
         ca_file,
+        basic,
     })
+}
+
+/// `introspection.basic_credentials`: both forms with `hub`, the token form with `rfc7662`
+/// (an introspection endpoint knows tokens, not passwords).
+fn basic_forms(
+    p: &mut Problems,
+    field: Option<Field<Vec<String>>>,
+    backend: Option<BackendKind>,
+) -> BasicForms {
+    let key = "introspection.basic_credentials";
+    let hub = backend != Some(BackendKind::Rfc7662);
+    let Some(names) = p.strings(key, field) else {
+        return BasicForms {
+            token: true,
+            password: hub,
+        };
+    };
+    let mut forms = BasicForms {
+        token: false,
+        password: false,
+    };
+    for name in &names {
+        match name.as_str() {
+            "token" => forms.token = true,
+            "password" if hub => forms.password = true,
+            "password" => p.add(
+                key,
+                r#""password" needs backend = "hub": an introspection endpoint cannot check passwords"#,
+            ),
+            other => p.add(
+                key,
+                format!(r#"{other:?} is not a form of Basic credentials (use "token" and/or "password")"#),
+            ),
+        }
+    }
+    forms
 }
 
 fn rfc7662(p: &mut Problems, raw: RawIntrospection) -> Option<Backend> {

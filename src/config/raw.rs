@@ -29,6 +29,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
 type Text = Option<Field<String>>;
 type Integer = Option<Field<i64>>;
 type Flag = Option<Field<bool>>;
+type Strings = Option<Field<Vec<String>>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(expecting = "a configuration file")]
@@ -90,6 +91,7 @@ pub(super) struct RawIntrospection {
     pub endpoint: Text,
     pub client_id: Text,
     pub client_secret_file: Text,
+    pub basic_credentials: Strings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +110,11 @@ pub(super) struct RawRoute {
     pub upstream: Text,
     pub service: Text,
     pub allow_anonymous: Flag,
+    pub capability: Text,
+    pub capability_param: Text,
+    pub capability_methods: Strings,
+    pub response_timeout: Text,
+    pub idle_timeout: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,9 +189,20 @@ pub(super) const INTROSPECTION_KEYS: &[&str] = &[
     "endpoint",
     "client_id",
     "client_secret_file",
+    "basic_credentials",
 ];
 pub(super) const CACHE_KEYS: &[&str] = &["ttl", "negative_ttl", "max_entries", "stale_if_error"];
-pub(super) const ROUTE_KEYS: &[&str] = &["prefix", "upstream", "service", "allow_anonymous"];
+pub(super) const ROUTE_KEYS: &[&str] = &[
+    "prefix",
+    "upstream",
+    "service",
+    "allow_anonymous",
+    "capability",
+    "capability_param",
+    "capability_methods",
+    "response_timeout",
+    "idle_timeout",
+];
 pub(super) const ADMIN_KEYS: &[&str] = &["listen", "token_file", "readyz_checks_hub", "state_dir"];
 pub(super) const HUB_KEYS: &[&str] = &["url", "admin_token_file"];
 pub(super) const FLEET_KEYS: &[&str] = &["redis_url", "channel"];

@@ -150,20 +150,63 @@ fn route(prefix: &str, service: Option<&str>) -> Route {
         prefix: prefix.into(),
         upstream: "youtrack".to_owned(),
         service: service.map(str::to_owned),
-        allow_anonymous: false,
+        ..Route::default()
     }
 }
 
-fn assert_design_routes_and_services(config: &Config) {
-    let want = vec![
+fn design_routes() -> Vec<Route> {
+    vec![
         route("/hub/api/rest/oauth2", None),
         route("/api", Some("youtrack")),
         route("/rest", Some("youtrack")),
         route("/hub/api", Some("hub")),
         route("/hub/rest", Some("hub")),
         route("/", None),
-    ];
-    assert_eq!(config.routes, want);
+    ]
+}
+
+/// The shipped routes: the design's, and the capability routes real clients need.
+fn youtrack_routes() -> Vec<Route> {
+    let capability = |prefix: &str, service: &str, param: Option<&str>| Route {
+        capability: Some(super::Capability {
+            param: param.map(str::to_owned),
+            methods: vec![http::Method::GET, http::Method::HEAD],
+        }),
+        ..route(prefix, Some(service))
+    };
+    let mut routes = design_routes();
+    routes.pop();
+    routes.extend([
+        capability("/api/config", "youtrack", None),
+        capability("/hub/api/rest/settings/public", "hub", None),
+        capability("/hub/api/rest/avatar", "hub", None),
+        capability("/api/files", "youtrack", Some("sign")),
+        Route {
+            idle_timeout: Some(std::time::Duration::from_secs(24 * 3600)),
+            ..capability("/api/eventSourceBus", "youtrack", Some("ticket"))
+        },
+        route("/", None),
+    ]);
+    routes
+}
+
+#[test]
+fn the_shipped_routes_parse_as_documented() {
+    let services = "[services.youtrack]\nid = \"y\"\nprobe = \"http://h/p\"\n\
+                    [services.hub]\nid = \"0-0-0-0-0\"\nprobe = \"http://h/q\"\n";
+    let text = format!(
+        "[upstreams.youtrack]\nurl = \"http://h\"\n{services}{}",
+        super::YOUTRACK_ROUTES
+    );
+    assert_eq!(parse_ok(&text).routes, youtrack_routes());
+}
+
+fn assert_design_routes_and_services(config: &Config) {
+    assert_services(config);
+    assert_eq!(config.routes, design_routes());
+}
+
+fn assert_services(config: &Config) {
     assert_eq!(config.services["hub"].id, "0-0-0-0-0");
     assert_eq!(
         config.services["youtrack"].id,
@@ -194,7 +237,8 @@ fn design_example_parses() {
 fn example_file_parses_and_states_the_defaults() {
     let config = parse_ok(EXAMPLE_FILE);
     assert_defaults(&config);
-    assert_design_routes_and_services(&config);
+    assert_services(&config);
+    assert_eq!(config.routes, youtrack_routes());
 }
 
 #[test]
@@ -221,7 +265,7 @@ fn example_file_documents_every_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 46);
+    assert_eq!(checked, 52);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! What `hubgate hub discover` prints: the `[services.youtrack]` and `[services.hub]` tables
-//! for the gateway's configuration, from the services Hub lists. Pure, so the text is tested
+//! for the gateway's configuration, from the services Hub lists, and the routes that go with
+//! them. Pure, so the text is tested
 //! without a Hub.
 //!
 //! Everything that comes from Hub reaches the output either as a TOML string (quoted by the
@@ -44,6 +45,17 @@ pub fn render(hub_base: &str, services: &[ServiceInfo]) -> Result<String, HubErr
             let _ = writeln!(text, "# {}", describe(service));
         }
     }
+    let context = context_path(youtrack_base);
+    let _ = writeln!(
+        text,
+        "\n# The routes every JetBrains client needs, through [upstreams.youtrack]{}.",
+        if context.is_empty() {
+            String::new()
+        } else {
+            format!(", under YouTrack's context path {}", quoted(&context))
+        }
+    );
+    text.push_str(&routes_under(&context));
     Ok(text)
 }
 
@@ -95,6 +107,36 @@ fn youtrack_base<'a>(
     home(youtrack)
         .map(|base| (base, assumed))
         .ok_or(HubError::NoYouTrackUrl)
+}
+
+/// The path YouTrack lives under (`/youtrack` for `https://host/youtrack`), or "".
+fn context_path(youtrack_base: &str) -> String {
+    youtrack_base
+        .parse::<http::Uri>()
+        .map(|uri| uri.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// The shipped routes with every prefix but the catch-all `/` moved under `context`; each
+/// prefix written as a TOML string, since the context comes from Hub.
+fn routes_under(context: &str) -> String {
+    let mut text = String::new();
+    for line in crate::config::YOUTRACK_ROUTES.lines() {
+        let moved = line
+            .strip_prefix("prefix = \"")
+            .and_then(|rest| rest.strip_suffix('"'))
+            .filter(|prefix| *prefix != "/");
+        match moved {
+            Some(prefix) => {
+                let _ = writeln!(text, "prefix = {}", quoted(&format!("{context}{prefix}")));
+            }
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
 }
 
 /// `"hubgate" (applicationName "hubgate") id "…", homeUrl "…"`, every part escaped.
@@ -162,7 +204,23 @@ mod tests {
             field(&table, "hub", "probe"),
             "https://yt.example.com/youtrack/hub/api/rest/users/me?fields=id,login,name,banned,guest"
         );
-        assert_eq!(table.keys().collect::<Vec<_>>(), ["services"], "{text}");
+        assert_eq!(
+            table.keys().collect::<Vec<_>>(),
+            ["routes", "services"],
+            "{text}"
+        );
+        let prefixes: Vec<&str> = table["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .filter_map(|route| route["prefix"].as_str())
+            .collect();
+        assert!(prefixes.contains(&"/youtrack/api/files"), "{text}");
+        assert!(
+            prefixes.contains(&"/youtrack/hub/api/rest/oauth2"),
+            "{text}"
+        );
+        assert!(prefixes.contains(&"/"), "{text}");
         assert!(text.contains("c0ffee"), "{text}");
     }
 

@@ -24,6 +24,8 @@ pub enum Step {
     DeletePermanentToken,
     ListRefreshTokens,
     DeleteRefreshToken,
+    ListAppPasswords,
+    DeleteAppPassword,
 }
 
 impl fmt::Display for Step {
@@ -41,6 +43,12 @@ impl fmt::Display for Step {
             Step::ListRefreshTokens => "listing refresh tokens (GET users/{id}/refreshtokens)",
             Step::DeleteRefreshToken => {
                 "deleting the refresh token (DELETE users/{id}/refreshtokens/{id})"
+            }
+            Step::ListAppPasswords => {
+                "listing application passwords (GET users/{id}/applicationPasswords)"
+            }
+            Step::DeleteAppPassword => {
+                "deleting the application password (DELETE users/{id}/applicationPasswords/{id})"
             }
         })
     }

@@ -163,7 +163,7 @@ async fn unknown_users_deleted_tokens_and_oauth_tokens_are_reported() {
 }
 
 #[tokio::test]
-async fn every_permanent_and_refresh_token_of_a_user_is_deleted() {
+async fn every_permanent_and_refresh_token_and_application_password_of_a_user_is_deleted() {
     let sim = Sim::start().await.expect("sim");
     let hub = admin_client(&sim);
     let demo = sim.demo().clone();
@@ -171,10 +171,23 @@ async fn every_permanent_and_refresh_token_of_a_user_is_deleted() {
     let minted = sim
         .mint_permanent("alice", BOTH, PermStyle::Named)
         .expect("minted");
+    let password = sim
+        .create_app_password("alice", "tasks")
+        .expect("application password");
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("alice:{password}")
+        )
+    );
+    assert_eq!(basic_probe(&sim, &basic).await, StatusCode::OK);
     let results = hub.delete_user_tokens("alice").await.expect("deleted");
     let kinds = |kind| results.iter().filter(|r| r.kind == kind).count();
     assert_eq!(kinds(ItemKind::Permanent), 3, "{results:?}");
     assert_eq!(kinds(ItemKind::Refresh), 1, "{results:?}");
+    assert_eq!(kinds(ItemKind::AppPassword), 1, "{results:?}");
+    assert_eq!(basic_probe(&sim, &basic).await, StatusCode::UNAUTHORIZED);
     assert!(
         results.iter().all(|r| r.ok && r.status == Some(200)),
         "{results:?}"
@@ -193,6 +206,24 @@ async fn every_permanent_and_refresh_token_of_a_user_is_deleted() {
     let json = serde_json::to_value(&results).expect("serializes");
     assert_eq!(json[0]["kind"], "permanent");
     assert!(json.to_string().find(&refresh).is_none());
+}
+
+/// The status of Hub's `users/me` asked with `authorization` as it is.
+async fn basic_probe(sim: &Sim, authorization: &str) -> StatusCode {
+    let stream = tokio::net::TcpStream::connect(sim.addr())
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(connection);
+    let request = http::Request::get("/hub/api/rest/users/me?fields=id")
+        .header("host", sim.addr().to_string())
+        .header("authorization", authorization)
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    sender.send_request(request).await.expect("answer").status()
 }
 
 #[tokio::test]

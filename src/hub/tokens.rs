@@ -72,6 +72,9 @@ fn decoded_text(part: &str) -> Result<String, HubError> {
 pub enum ItemKind {
     Permanent,
     Refresh,
+    /// An application password (HTTP Basic for IDE clients and scripts).
+    #[serde(rename = "application_password")]
+    AppPassword,
 }
 
 /// The outcome of deleting one token.
@@ -127,13 +130,15 @@ impl HubClient {
         })
     }
 
-    /// Deletes every permanent and refresh token of `login`, one result per token. Both lists
-    /// are read before anything is deleted, so a failing listing deletes nothing. (OAuth
-    /// access tokens cannot be listed; they lapse within their lifetime, an hour.)
+    /// Deletes every permanent token, refresh token and application password of `login`, one
+    /// result per item. Every list is read before anything is deleted, so a failing listing
+    /// deletes nothing. (OAuth access tokens cannot be listed; they lapse within their
+    /// lifetime, an hour.)
     pub async fn delete_user_tokens(&self, login: &str) -> Result<Vec<ItemResult>, HubError> {
         let user_id = self.find_user(login).await?;
         let mut permanent = self.listed(ItemKind::Permanent, &user_id).await?;
         let refresh = self.listed(ItemKind::Refresh, &user_id).await?;
+        let passwords = self.listed(ItemKind::AppPassword, &user_id).await?;
         // Revoking the bot's own user: its own token goes last, or the rest would be refused.
         if let Ok(own) = decode_permanent(self.admin_token.expose()) {
             if own.login == login {
@@ -145,7 +150,12 @@ impl HubClient {
         let all = permanent
             .into_iter()
             .map(|token| (ItemKind::Permanent, token))
-            .chain(refresh.into_iter().map(|token| (ItemKind::Refresh, token)));
+            .chain(refresh.into_iter().map(|token| (ItemKind::Refresh, token)))
+            .chain(
+                passwords
+                    .into_iter()
+                    .map(|item| (ItemKind::AppPassword, item)),
+            );
         let mut results = Vec::new();
         for (kind, token) in all {
             results.push(self.delete_item(kind, &user_id, token).await);
@@ -154,10 +164,7 @@ impl HubClient {
     }
 
     async fn delete_item(&self, kind: ItemKind, user_id: &str, token: Listed) -> ItemResult {
-        let step = match kind {
-            ItemKind::Permanent => Step::DeletePermanentToken,
-            ItemKind::Refresh => Step::DeleteRefreshToken,
-        };
+        let step = kind.steps().1;
         let outcome = match item_path(kind, user_id, &token.id) {
             Ok(path) => self.delete(step, &path).await,
             Err(error) => Err(error),
@@ -187,6 +194,7 @@ impl HubClient {
         let (step, collection, fields) = match kind {
             ItemKind::Permanent => (Step::ListPermanentTokens, "permanenttokens", "id,name"),
             ItemKind::Refresh => (Step::ListRefreshTokens, "refreshtokens", "id"),
+            ItemKind::AppPassword => (Step::ListAppPasswords, "applicationPasswords", "id,name"),
         };
         let path = format!("users/{}/{collection}", segment(step, user_id)?);
         let params = format!("fields={fields}");
@@ -230,11 +238,25 @@ fn choose<'a>(tokens: &'a [Listed], wanted: &PermanentToken) -> Result<&'a Liste
     }
 }
 
-/// `users/{user}/permanenttokens/{token}` or `…/refreshtokens/{token}`.
+impl ItemKind {
+    /// The steps that list and delete items of this kind.
+    fn steps(self) -> (Step, Step) {
+        match self {
+            ItemKind::Permanent => (Step::ListPermanentTokens, Step::DeletePermanentToken),
+            ItemKind::Refresh => (Step::ListRefreshTokens, Step::DeleteRefreshToken),
+            ItemKind::AppPassword => (Step::ListAppPasswords, Step::DeleteAppPassword),
+        }
+    }
+}
+
+/// `users/{user}/permanenttokens/{token}`, `…/refreshtokens/{token}` or
+/// `…/applicationPasswords/{password}`.
 fn item_path(kind: ItemKind, user_id: &str, token_id: &str) -> Result<String, HubError> {
-    let (step, collection) = match kind {
-        ItemKind::Permanent => (Step::DeletePermanentToken, "permanenttokens"),
-        ItemKind::Refresh => (Step::DeleteRefreshToken, "refreshtokens"),
+    let step = kind.steps().1;
+    let collection = match kind {
+        ItemKind::Permanent => "permanenttokens",
+        ItemKind::Refresh => "refreshtokens",
+        ItemKind::AppPassword => "applicationPasswords",
     };
     Ok(format!(
         "users/{}/{collection}/{}",

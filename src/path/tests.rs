@@ -195,7 +195,7 @@ fn route(prefix: &str, service: Option<&str>) -> Route {
         prefix: prefix.into(),
         upstream: "youtrack".to_owned(),
         service: service.map(str::to_owned),
-        allow_anonymous: false,
+        ..Route::default()
     }
 }
 

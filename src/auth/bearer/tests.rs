@@ -103,9 +103,7 @@ fn bytes_a_header_value_cannot_hold_are_refused_in_a_token_too() {
 #[test]
 fn other_schemes_pass_without_further_checks() {
     for value in [
-        &b"Basic dXNlcjpwYXNz"[..],
-        b"Basic",
-        b"Bearerperm:abc",
+        &b"Bearerperm:abc"[..],
         b"Bearer2 abc",
         b"Bear abc",
         b"Negotiate \x80\tx  ",
@@ -354,4 +352,83 @@ fn generated_queries_count_access_token_like_a_form_parser_splitting_on_semicolo
         }
     }
     assert!(checked > 10_000, "checked {checked}");
+}
+
+fn basic_value(scheme: &str, user_password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+    format!("{scheme}{encoded}")
+}
+
+#[test]
+fn a_token_in_a_basic_password_is_that_token() {
+    for token in [PERM_OLD, PERM_NEW] {
+        for (scheme, user) in [("Basic ", "random"), ("basic  ", ""), ("BASIC ", "alice")] {
+            let value = basic_value(scheme, &format!("{user}:{token}"));
+            assert_eq!(
+                read(value.as_bytes()),
+                Ok(Credential::BasicToken(token.to_owned())),
+                "{value}"
+            );
+        }
+    }
+    // Without padding, as Java's decoder accepts it.
+    let padded = ["a", "ab", "abc"]
+        .map(|user| basic_value("Basic ", &format!("{user}:{PERM_OLD}")))
+        .into_iter()
+        .find(|value| value.ends_with('='))
+        .expect("one of three lengths is padded");
+    let unpadded = padded.trim_end_matches('=');
+    assert_ne!(padded, unpadded);
+    assert_eq!(
+        read(unpadded.as_bytes()),
+        Ok(Credential::BasicToken(PERM_OLD.to_owned()))
+    );
+}
+
+#[test]
+fn a_login_and_password_keeps_the_header_and_hides_the_password() {
+    let value = basic_value("Basic ", "alice:s3cret:with:colons");
+    let Ok(Credential::BasicPassword(basic)) = read(value.as_bytes()) else {
+        panic!("not a login and password: {value}");
+    };
+    assert_eq!(basic.login(), "alice");
+    assert_eq!(basic.decoded, "alice:s3cret:with:colons");
+    assert_eq!(basic.header.as_bytes(), value.as_bytes());
+    let shown = format!("{basic:?}");
+    assert!(
+        shown.contains("alice") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn malformed_basic_values_are_malformed_not_another_scheme() {
+    let bad_token = basic_value("Basic ", "x:perm:a  b");
+    let control = basic_value("Basic ", "ali\u{7}ce:pw");
+    let no_colon = basic_value("Basic ", "alice");
+    let empty_password = basic_value("Basic ", "alice:");
+    let latin1 = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"al\xe9:pw")
+    );
+    for value in [
+        "Basic",
+        "Basic ",
+        "Basic !!!",
+        "Basic\tYTpi",
+        bad_token.as_str(),
+        control.as_str(),
+        no_colon.as_str(),
+        empty_password.as_str(),
+        latin1.as_str(),
+    ] {
+        assert_eq!(
+            read(value.as_bytes()),
+            Ok(Credential::MalformedBasic),
+            "{value:?}"
+        );
+    }
+    // Another scheme that merely starts with the letters.
+    assert_eq!(read(b"Basically x"), Ok(Credential::OtherScheme));
 }

@@ -66,6 +66,24 @@ fn rfc7662_text(secret: &str) -> String {
 }
 
 #[test]
+fn rfc7662_accepts_tokens_in_basic_but_never_passwords() {
+    let secret = temp_file("s3cret");
+    let text = rfc7662_text(&secret.path().display().to_string());
+    let basic = parse_ok(&text).introspection.basic;
+    assert!(basic.token && !basic.password);
+    let asked = text.replace(
+        "client_id = \"hubgate\"",
+        "client_id = \"hubgate\"\nbasic_credentials = [\"token\", \"password\"]",
+    );
+    assert_eq!(
+        problems(&asked),
+        [
+            r#"introspection.basic_credentials: "password" needs backend = "hub": an introspection endpoint cannot check passwords"#
+        ]
+    );
+}
+
+#[test]
 fn rfc7662_reads_its_secret_file() {
     let secret = temp_file("s3cret value\n");
     let config = parse_ok(&rfc7662_text(&secret.path().display().to_string()));
@@ -162,17 +180,36 @@ service hub       0-0-0-0-0                             probe http://127.0.0.1:8
 service youtrack  6ab631e2-61a7-4806-b029-44f0753fc29a  probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
 introspection hub, timeout 2s, max_concurrent 64, client_miss_rate 20/s; cache ttl 30s, negative 5s, max_entries 1000000
 routes (longest prefix wins):
-  PREFIX                 UPSTREAM   SERVICE                                           ANONYMOUS   TOKEN CHECK
-  /hub/api/rest/oauth2   youtrack   - (public)                                        -           any service's probe, if a token is sent
-  /hub/rest              youtrack   hub (0-0-0-0-0)                                   no          probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
-  /hub/api               youtrack   hub (0-0-0-0-0)                                   no          probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
-  /rest                  youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no          probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
-  /api                   youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   no          probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
-  /                      youtrack   - (public)                                        -           any service's probe, if a token is sent
+  PREFIX                 UPSTREAM   SERVICE                                           WITHOUT CREDENTIAL   TOKEN CHECK
+  /hub/api/rest/oauth2   youtrack   - (public)                                        passes               any service's probe, if a token is sent
+  /hub/rest              youtrack   hub (0-0-0-0-0)                                   401                  probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
+  /hub/api               youtrack   hub (0-0-0-0-0)                                   401                  probe http://127.0.0.1:8081/hub/api/rest/users/me?fields=id,login,name,banned,guest
+  /rest                  youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   401                  probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
+  /api                   youtrack   youtrack (6ab631e2-61a7-4806-b029-44f0753fc29a)   401                  probe http://127.0.0.1:8081/api/users/me?fields=id,login,name,banned,guest
+  /                      youtrack   - (public)                                        passes               any service's probe, if a token is sent
 admin 127.0.0.1:9901: /healthz, /readyz, /metrics; POST disabled (no admin.token_file)
 log level info, format text, access log on
 ";
     assert_eq!(described, want);
+}
+
+#[test]
+fn describe_shows_capability_routes_and_their_timeouts() {
+    let text = format!(
+        "[upstreams.youtrack]\nurl = \"http://h\"\n\
+         [services.youtrack]\nid = \"y\"\nprobe = \"http://h/p\"\n\
+         [services.hub]\nid = \"0-0-0-0-0\"\nprobe = \"http://h/q\"\n{}",
+        crate::config::YOUTRACK_ROUTES
+    );
+    let described = parse_ok(&text).describe();
+    for row in [
+        "/api/eventSourceBus             youtrack   youtrack (y)      GET/HEAD with ?ticket= passes (capability)   probe http://h/p; idle timeout 24h",
+        "/api/files                      youtrack   youtrack (y)      GET/HEAD with ?sign= passes (capability)     probe http://h/p",
+        "/api/config                     youtrack   youtrack (y)      GET/HEAD passes (capability)                 probe http://h/p",
+        "/api                            youtrack   youtrack (y)      401 ",
+    ] {
+        assert!(described.contains(row), "{row:?} not in\n{described}");
+    }
 }
 
 #[test]

@@ -360,3 +360,109 @@ fn edge_values_are_accepted() {
     let stale = parse_ok(&format!("{MINIMAL}\n[cache]\nstale_if_error = \"0s\""));
     assert_eq!(stale.cache.stale_if_error, Duration::ZERO);
 }
+
+#[test]
+fn capability_keys_are_checked_with_their_key_paths() {
+    let route = "[[routes]]\nprefix = \"/a\"\nupstream = \"youtrack\"";
+    let with_service = |extra: &str| {
+        let text = format!(
+            "{DESIGN_EXAMPLE}\n[[routes]]\nprefix = \"/x\"\nupstream = \"youtrack\"\n\
+             service = \"youtrack\"\n{extra}"
+        );
+        problems(&text)
+    };
+    assert_eq!(
+        one_problem(&format!("{route}\ncapability = \"always\"")),
+        "routes[1].capability: needs a service: a route without a service is public already"
+    );
+    let cases: &[(&str, &str)] = &[
+        (
+            "capability = \"sometimes\"",
+            r#"routes[6].capability: "sometimes" is not a capability (use "always" or "param")"#,
+        ),
+        (
+            "capability = \"param\"",
+            r#"routes[6].capability_param: missing (the query parameter that carries the capability, e.g. "sign")"#,
+        ),
+        (
+            "capability = \"always\"\ncapability_param = \"sign\"",
+            r#"routes[6].capability_param: only used with capability = "param" (with "always" no parameter is needed)"#,
+        ),
+        (
+            "capability_param = \"sign\"",
+            r#"routes[6].capability_param: only used with capability = "always" or "param""#,
+        ),
+        (
+            "capability = \"param\"\ncapability_param = \"si gn\"",
+            r#"routes[6].capability_param: "si gn" must be a query parameter name of letters, digits and -._~"#,
+        ),
+        (
+            "capability = \"always\"\ncapability_methods = [\"get\"]",
+            r#"routes[6].capability_methods: "get" is not an HTTP method in upper case (e.g. "GET")"#,
+        ),
+        (
+            "capability = \"always\"\ncapability_methods = []",
+            "routes[6].capability_methods: is empty (leave it out for GET and HEAD)",
+        ),
+        (
+            "capability = \"always\"\nallow_anonymous = true",
+            "routes[6].capability: allow_anonymous = true already lets every request without a credential through",
+        ),
+        (
+            "idle_timeout = \"0s\"",
+            "routes[6].idle_timeout: must be more than zero",
+        ),
+        (
+            "response_timeout = 5",
+            r#"routes[6].response_timeout: expected a duration string like "30s", found integer 5"#,
+        ),
+    ];
+    for (extra, want) in cases {
+        assert_eq!(with_service(extra), [*want], "{extra}");
+    }
+    let text = format!(
+        "{DESIGN_EXAMPLE}\n[[routes]]\nprefix = \"/x\"\nupstream = \"youtrack\"\n\
+         service = \"youtrack\"\ncapability = \"param\"\ncapability_param = \"sign\"\n\
+         capability_methods = [\"GET\", \"POST\"]\nresponse_timeout = \"1h\""
+    );
+    let config = parse_ok(&text);
+    let capability = config.routes[6].capability.as_ref().expect("capability");
+    assert_eq!(capability.param.as_deref(), Some("sign"));
+    assert_eq!(capability.methods, [http::Method::GET, http::Method::POST]);
+    assert_eq!(
+        config.routes[6].response_timeout,
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert!(capability.admits(&http::Method::POST, Some("a=1&sign=x")));
+    assert!(!capability.admits(&http::Method::PUT, Some("sign=x")));
+    for query in [
+        None,
+        Some(""),
+        Some("sign="),
+        Some("sign"),
+        Some("xsign=1"),
+        Some("Sign=1"),
+    ] {
+        assert!(!capability.admits(&http::Method::GET, query), "{query:?}");
+    }
+}
+
+#[test]
+fn basic_credential_forms_follow_the_backend() {
+    let with = |line: &str| {
+        DESIGN_EXAMPLE.replace("backend = \"hub\"", &format!("backend = \"hub\"\n{line}"))
+    };
+    let forms = |line: &str| parse_ok(&with(line)).introspection.basic;
+    let both = forms("");
+    assert!(both.token && both.password);
+    let tokens = forms("basic_credentials = [\"token\"]");
+    assert!(tokens.token && !tokens.password);
+    let none = forms("basic_credentials = []");
+    assert!(!none.token && !none.password);
+    assert_eq!(
+        problems(&with("basic_credentials = [\"tokens\"]")),
+        [
+            r#"introspection.basic_credentials: "tokens" is not a form of Basic credentials (use "token" and/or "password")"#
+        ]
+    );
+}
