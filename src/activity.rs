@@ -35,10 +35,10 @@ struct Stamps {
     /// Milliseconds since `origin` of the last response body frame handed to hyper.
     last_progress: AtomicU64,
     in_flight: AtomicUsize,
-    /// Response bodies being sent, and the longest stall (ms) any of them allows; reset when
+    /// Long responses being sent, and the longest stall (ms) any of them allows; reset when
     /// the last one ends.
-    bodies: AtomicUsize,
-    body_limit: AtomicU64,
+    long_bodies: AtomicUsize,
+    long_limit: AtomicU64,
 }
 
 /// Why [`Activity::watch`] completed.
@@ -46,7 +46,7 @@ struct Stamps {
 pub enum Watch {
     /// No request in flight for the idle limit: close gracefully.
     Idle,
-    /// Response bodies made no progress for their limit: drop the connection.
+    /// Long responses made no progress for their limit: drop the connection.
     Stalled,
 }
 
@@ -63,8 +63,8 @@ impl Activity {
             last_request: AtomicU64::new(0),
             last_progress: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
-            bodies: AtomicUsize::new(0),
-            body_limit: AtomicU64::new(0),
+            long_bodies: AtomicUsize::new(0),
+            long_limit: AtomicU64::new(0),
         }))
     }
 
@@ -80,7 +80,7 @@ impl Activity {
     }
 
     /// Completes once no request has been in flight for `idle` ([`Watch::Idle`]), or once
-    /// the response bodies in flight have made no progress for their limit
+    /// the long responses in flight have made no progress for their limit
     /// ([`Watch::Stalled`]). Requests still waiting for their response head are bounded by
     /// the upstream's `response_timeout` instead.
     pub async fn watch(&self, idle: Duration) -> Watch {
@@ -92,9 +92,9 @@ impl Activity {
                     return Watch::Idle;
                 }
                 deadline
-            } else if self.0.bodies.load(Ordering::Relaxed) > 0 {
+            } else if self.0.long_bodies.load(Ordering::Relaxed) > 0 {
                 let deadline = self.at(&self.0.last_progress) + self.body_limit(idle);
-                if now >= deadline && self.0.bodies.load(Ordering::Relaxed) > 0 {
+                if now >= deadline && self.0.long_bodies.load(Ordering::Relaxed) > 0 {
                     return Watch::Stalled;
                 }
                 deadline
@@ -105,10 +105,9 @@ impl Activity {
         }
     }
 
-    /// The longest stall the bodies in flight allow: their route's own limit, and at least
-    /// two idle periods (a connection idle for one, then silent for another).
+    /// The longest stall the long responses in flight allow, at least `idle`.
     fn body_limit(&self, idle: Duration) -> Duration {
-        Duration::from_millis(self.0.body_limit.load(Ordering::Relaxed)).max(idle * 2)
+        Duration::from_millis(self.0.long_limit.load(Ordering::Relaxed)).max(idle)
     }
 
     /// Completes once no byte has moved either way for `limit`, counting from `since` at
@@ -120,8 +119,7 @@ impl Activity {
     /// Completes once no response body has made progress for `idle` (or the longer limit of
     /// a body in flight), counting from `since` at the earliest.
     pub async fn stalled_for(&self, idle: Duration, since: Instant) {
-        let route_limit = Duration::from_millis(self.0.body_limit.load(Ordering::Relaxed));
-        let limit = route_limit.max(idle);
+        let limit = self.body_limit(idle);
         self.unchanged_for(&self.0.last_progress, limit, since)
             .await;
     }
@@ -156,33 +154,39 @@ impl Drop for RequestGuard {
 
 /// A response body that records in an [`Activity`] each frame hyper takes from it — which
 /// hyper only does as fast as the client reads (HTTP/2 flow control, HTTP/1.1 socket buffers).
-/// It keeps its request in flight until it is dropped.
+/// A long response also keeps its request in flight until it is dropped.
 pub struct Stamped<B> {
     body: B,
     activity: Activity,
-    _request: RequestGuard,
+    long: Option<RequestGuard>,
 }
 
 impl<B> Stamped<B> {
-    /// `limit`: the longest this body may go without progress, when longer than the
-    /// connection's idle timeout (a route's own `idle_timeout`).
-    pub fn new(
-        body: B,
-        request: RequestGuard,
-        activity: &Activity,
-        limit: Option<Duration>,
-    ) -> Stamped<B> {
-        let stamps = &activity.0;
-        stamp(&stamps.last_progress, stamps.origin);
-        stamps.bodies.fetch_add(1, Ordering::Relaxed);
-        if let Some(limit) = limit {
-            let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
-            stamps.body_limit.fetch_max(ms, Ordering::Relaxed);
-        }
+    pub fn new(body: B, activity: &Activity) -> Stamped<B> {
         Stamped {
             body,
             activity: activity.clone(),
-            _request: request,
+            long: None,
+        }
+    }
+
+    /// A long response: its `request` stays in flight until the body ends, and the body may
+    /// go `limit` (a route's own `idle_timeout`) without progress.
+    pub fn long(
+        body: B,
+        request: RequestGuard,
+        activity: &Activity,
+        limit: Duration,
+    ) -> Stamped<B> {
+        let stamps = &activity.0;
+        stamp(&stamps.last_progress, stamps.origin);
+        stamps.long_bodies.fetch_add(1, Ordering::Relaxed);
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+        stamps.long_limit.fetch_max(ms, Ordering::Relaxed);
+        Stamped {
+            body,
+            activity: activity.clone(),
+            long: Some(request),
         }
     }
 }
@@ -190,8 +194,8 @@ impl<B> Stamped<B> {
 impl<B> Drop for Stamped<B> {
     fn drop(&mut self) {
         let stamps = &self.activity.0;
-        if stamps.bodies.fetch_sub(1, Ordering::Relaxed) == 1 {
-            stamps.body_limit.store(0, Ordering::Relaxed);
+        if self.long.is_some() && stamps.long_bodies.fetch_sub(1, Ordering::Relaxed) == 1 {
+            stamps.long_limit.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -362,32 +366,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_streaming_body_keeps_its_connection_until_it_stalls_past_its_limit() {
+    async fn a_long_response_keeps_its_connection_until_it_stalls_past_its_limit() {
         let activity = Activity::new();
         let idle = Duration::from_secs(120);
+        let limit = Duration::from_secs(3600);
         let started = Instant::now();
-        let body = Stamped::new(
-            Quiet,
-            activity.request(),
-            &activity,
-            Some(Duration::from_secs(3600)),
-        );
+        let body = Stamped::long(Quiet, activity.request(), &activity, limit);
         // Never idle while the body is in flight; cut once it made no progress for its limit.
         assert_eq!(activity.watch(idle).await, Watch::Stalled);
         let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_secs(3600) && waited < Duration::from_secs(3600) + idle,
-            "{waited:?}"
-        );
-        // Without a limit of its own, a body is cut after two idle periods.
+        assert!(waited >= limit && waited < limit + idle, "{waited:?}");
+        // An ordinary body leaves its request at the head: the connection goes idle.
         drop(body);
-        let _plain = Stamped::new(Quiet, activity.request(), &activity, None);
+        let request = activity.request();
+        let _plain = Stamped::new(Quiet, &activity);
+        drop(request);
         let started = Instant::now();
-        assert_eq!(activity.watch(idle).await, Watch::Stalled);
+        assert_eq!(activity.watch(idle).await, Watch::Idle);
         let waited = started.elapsed();
-        assert!(
-            waited >= idle * 2 && waited < idle * 2 + idle / 4,
-            "{waited:?}"
-        );
+        assert!(waited >= idle && waited < idle + idle / 4, "{waited:?}");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, HOST};
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, HOST};
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -167,7 +167,7 @@ pub async fn handle(
 async fn process(
     state: &State,
     client: &ClientConn,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     request_id: &HeaderValue,
     note: &mut Note,
 ) -> Result<Response<GatewayBody>, GatewayError> {
@@ -190,6 +190,11 @@ async fn process(
         .await;
     note.auth = Some(auth_outcome(&authenticated, &note.trace));
     note.principal = authenticated?;
+    if note.trace.capability {
+        // Let through on the strength of its URL alone, it carries no other credential to
+        // YouTrack either: a session cookie (of a user since revoked, say) is not passed on.
+        request.headers_mut().remove(COOKIE);
+    }
     let upstream = state
         .upstreams
         .get(&route.upstream)

@@ -343,9 +343,16 @@ impl Shared {
                     .extensions_mut()
                     .remove::<proxy::BodyIdleTimeout>()
                     .map(|limit| limit.0);
-                Ok::<_, Infallible>(response.map(|body| {
-                    Stamped::new(Logged::new(body, record), in_flight, &activity, limit)
-                }))
+                let body = |body| Logged::new(body, record);
+                Ok::<_, Infallible>(match limit {
+                    Some(limit) => {
+                        response.map(|b| Stamped::long(body(b), in_flight, &activity, limit))
+                    }
+                    None => {
+                        drop(in_flight);
+                        response.map(|b| Stamped::new(body(b), &activity))
+                    }
+                })
             }
         });
         let idle = generation.config.server.idle_timeout;

@@ -283,7 +283,11 @@ async fn basic_with_a_token_is_that_token_and_basic_with_a_password_asks_hub() {
     let wrong = rig.get_with(me, &basic("alice", "not-the-password")).await;
     assert_eq!(wrong.status, 401, "{}", wrong.text());
     let malformed = rig.get_with(me, "Basic !!!").await;
-    assert_eq!(malformed.status, 401, "{}", malformed.text());
+    assert_eq!(malformed.status, 400, "{}", malformed.text());
+    // Malformed Basic is refused on a public route too: a lenient decoder might find a
+    // credential in it that nobody checked.
+    let public = rig.get_with("/", "Basic !!!").await;
+    assert_eq!(public.status, 400, "{}", public.text());
 
     // Revoked by login: every credential of the user stops, the password too.
     rig.revoke(serde_json::json!({"login": "alice", "ttl": "1h"}))
@@ -412,7 +416,7 @@ async fn a_quiet_event_stream_with_heartbeats_stays_open_for_hours() {
 async fn without_its_own_idle_timeout_the_stream_would_be_cut() {
     let sim = Sim::start().await.expect("simulator");
     sim.set_sse_heartbeat(Duration::from_secs(300));
-    let text = shipped_config(sim.addr(), None).replace("idle_timeout = \"24h\"\n", "");
+    let text = shipped_config(sim.addr(), None).replace("idle_timeout = \"1h\"\n", "");
     let gateway = Gateway::start(&text).await;
     let ticket = sse_ticket(gateway.addr, &sim.demo().both_oauth).await;
     let target = format!("/api/eventSourceBus?ticket={ticket}");
@@ -631,4 +635,51 @@ async fn youtrack_sharp_calls_both_users_me_with_bearer() {
         .get("/api/issues?fields=idReadable", Auth::Bearer(token))
         .await;
     assert!(issues.is_echo());
+}
+
+#[tokio::test]
+async fn a_capability_request_carries_no_other_credential_to_youtrack() {
+    let rig = Rig::start().await;
+    // Under the /api/config prefix, a path the simulator does not know is echoed back.
+    let target = "/api/config/extra?fields=version";
+    let request = |authorization: Option<String>| {
+        let mut builder = support::get(rig.addr(), target).header("cookie", "YTJSESSIONID=abc");
+        if let Some(value) = authorization {
+            builder = builder.header("authorization", value);
+        }
+        builder.body(Empty::<Bytes>::new()).expect("request")
+    };
+    let tokenless = send(rig.addr(), request(None)).await;
+    assert!(tokenless.is_echo(), "{}", tokenless.text());
+    assert!(support::SimEcho::of(&tokenless)
+        .headers("cookie")
+        .is_empty());
+    let token = &rig.sim.demo().admin;
+    let with_token = send(rig.addr(), request(Some(format!("Bearer {token}")))).await;
+    assert!(with_token.is_echo(), "{}", with_token.text());
+    assert_eq!(
+        support::SimEcho::of(&with_token).headers("cookie"),
+        ["YTJSESSIONID=abc"]
+    );
+}
+
+#[tokio::test]
+async fn odd_answers_to_passwords_never_open_the_breaker_for_everyone() {
+    let rig = Rig::start().await;
+    // Hub answers passwords with a status that is neither a user nor 401/403 (a lockout).
+    rig.sim
+        .set_hub_fault(Some(hubgate::sim::HubFault::Status(429)));
+    for n in 0..8 {
+        let answer = rig
+            .get_with("/api/issues", &basic("alice", &format!("guess-{n}")))
+            .await;
+        assert_eq!(answer.status, 401, "{}", answer.text());
+    }
+    rig.sim.set_hub_fault(None);
+    let fresh = rig
+        .sim
+        .mint_permanent("admin", YOUTRACK_SERVICE_ID, hubgate::sim::PermStyle::Dash)
+        .expect("token");
+    let answer = rig.get("/api/issues", Auth::Bearer(&fresh)).await;
+    assert_eq!(answer.status, 200, "the breaker opened: {}", answer.text());
 }

@@ -38,8 +38,8 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The credential a request carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The credential a request carries. Its `Debug` never shows a token or password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credential<'a> {
     /// No `Authorization` header and no `access_token` query parameter.
     None,
@@ -50,9 +50,6 @@ pub enum Credential<'a> {
     BasicToken(String),
     /// `Authorization: Basic` with a login and a password that is not a token.
     BasicPassword(BasicPassword<'a>),
-    /// `Authorization: Basic` that is not base64 of UTF-8 `user:password`, or whose token
-    /// password is not one a client could send.
-    MalformedBasic,
     /// An `Authorization` header with another scheme.
     OtherScheme,
     /// An `access_token` query parameter (and no Authorization header): never passed on unchecked.
@@ -83,6 +80,23 @@ pub enum BearerError {
     /// checked.
     #[error("the Authorization header has no scheme")]
     NoScheme,
+    /// `Basic` that is not base64 of UTF-8 `user:password`, or whose password is a token no
+    /// client could send (a lenient decoder might still find a token nobody checked).
+    #[error("the Basic credentials are not base64 of user:password")]
+    MalformedBasic,
+}
+
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::None => f.write_str("None"),
+            Credential::Bearer(_) => f.write_str("Bearer(<token>)"),
+            Credential::BasicToken(_) => f.write_str("BasicToken(<token>)"),
+            Credential::BasicPassword(basic) => basic.fmt(f),
+            Credential::OtherScheme => f.write_str("OtherScheme"),
+            Credential::QueryToken => f.write_str("QueryToken"),
+        }
+    }
 }
 
 /// HTTP Basic with a login and a password. Its `Debug` shows the login only.
@@ -156,7 +170,7 @@ fn read_authorization(value: &HeaderValue) -> Result<Credential<'_>, BearerError
         return Err(BearerError::NoScheme);
     }
     if is_scheme(bytes, BASIC) {
-        return Ok(read_basic(value));
+        return read_basic(value);
     }
     if !is_scheme(bytes, SCHEME) {
         return Ok(Credential::OtherScheme);
@@ -185,39 +199,34 @@ fn is_scheme(value: &[u8], name: &[u8]) -> bool {
 }
 
 /// Reads `Basic <base64 of user:password>` (RFC 7617): one or more spaces, then base64 with
-/// or without padding, decoding to UTF-8 with a `:`; anything else is malformed.
-fn read_basic(value: &HeaderValue) -> Credential<'_> {
+/// or without padding, decoding to UTF-8 with a `:`; anything else is malformed, on every
+/// route (a lenient backend might decode it to a credential nobody checked).
+fn read_basic(value: &HeaderValue) -> Result<Credential<'_>, BearerError> {
     let rest = &value.as_bytes()[BASIC.len()..];
     let spaces = rest.iter().take_while(|&&b| b == b' ').count();
     let encoded = &rest[spaces..];
     if spaces == 0 || encoded.is_empty() || encoded.len() > 2 * MAX_TOKEN_LEN {
-        return Credential::MalformedBasic;
+        return Err(BearerError::MalformedBasic);
     }
-    let Some(decoded) = BASIC_BASE64
+    let decoded = BASIC_BASE64
         .decode(encoded)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-    else {
-        return Credential::MalformedBasic;
-    };
-    let Some(login_end) = decoded.find(':') else {
-        return Credential::MalformedBasic;
-    };
+        .ok_or(BearerError::MalformedBasic)?;
+    let login_end = decoded.find(':').ok_or(BearerError::MalformedBasic)?;
     let password = &decoded[login_end + 1..];
     if password.starts_with("perm:") || password.starts_with("perm-") {
-        return match check_bare_token(password) {
-            Ok(()) => Credential::BasicToken(password.to_owned()),
-            Err(_) => Credential::MalformedBasic,
-        };
+        check_bare_token(password).map_err(|_| BearerError::MalformedBasic)?;
+        return Ok(Credential::BasicToken(password.to_owned()));
     }
     if password.is_empty() || decoded.chars().any(char::is_control) {
-        return Credential::MalformedBasic;
+        return Err(BearerError::MalformedBasic);
     }
-    Credential::BasicPassword(BasicPassword {
+    Ok(Credential::BasicPassword(BasicPassword {
         header: value,
         decoded,
         login_end,
-    })
+    }))
 }
 
 /// Whether `token` is one a client could send after `Bearer ` (what a revocation by value

@@ -34,15 +34,21 @@ pub fn token_hash(token: &str) -> TokenHash {
     hash
 }
 
-/// The cache key of HTTP Basic with a login and a password: the hash of the decoded
-/// `login:password` behind a prefix no token can hold (tokens are visible ASCII), so it
-/// never equals a token's key.
+/// The cache key of HTTP Basic with a login and a password: an HMAC-SHA-256 of the decoded
+/// `login:password` under a key drawn when the process starts. Unlike a token, a password may
+/// be guessable, and an unkeyed hash in the access log (its fingerprint) could be checked
+/// against a word list offline. The key is never stored: verdicts of passwords do not outlive
+/// the process, which a cache does not need.
 pub fn basic_hash(decoded: &str) -> TokenHash {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    context.update(b"\0basic\0");
-    context.update(decoded.as_bytes());
+    static KEY: std::sync::OnceLock<ring::hmac::Key> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .expect("the system's random number generator works")
+    });
+    let tag = ring::hmac::sign(key, decoded.as_bytes());
     let mut hash = [0u8; 32];
-    hash.copy_from_slice(context.finish().as_ref());
+    hash.copy_from_slice(tag.as_ref());
     hash
 }
 

@@ -188,7 +188,14 @@ impl HubProbes {
             .header("hub-api-version", "2")
             .body(Full::new(Bytes::new()))
             .map_err(|_| BackendError::Malformed("probe request"))?;
-        let verdict = match json_answer(&self.client, request).await? {
+        let answer = match (json_answer(&self.client, request).await, credential) {
+            // A password is the client's own text: whatever 4xx Hub gives it (a lockout, a
+            // header it cannot read) is a refusal of that credential, never a Hub failure
+            // that would count towards the breaker all clients share.
+            (Err(BackendError::Status(400..=499)), Presented::Basic(_)) => Answer::Refused(400),
+            (answer, _) => answer?,
+        };
+        let verdict = match answer {
             Answer::Refused(_) => Verdict::NotGranted,
             Answer::Json(user) => user_verdict(&user)?,
         };

@@ -201,13 +201,9 @@ impl Auth {
             }
             (Credential::QueryToken, _) => return Err(GatewayError::QueryToken),
             // A public route: client credentials for the token endpoint, a login form's…
-            (
-                Credential::None
-                | Credential::OtherScheme
-                | Credential::MalformedBasic
-                | Credential::BasicPassword(_),
-                None,
-            ) => return Ok(None),
+            (Credential::None | Credential::OtherScheme | Credential::BasicPassword(_), None) => {
+                return Ok(None)
+            }
             (Credential::None, Some(_)) if route.allow_anonymous => return Ok(None),
             (Credential::None, Some(_))
                 if route
@@ -221,7 +217,6 @@ impl Auth {
             (Credential::None | Credential::OtherScheme, Some(_)) => {
                 return Err(GatewayError::MissingToken)
             }
-            (Credential::MalformedBasic, Some(_)) => return Err(GatewayError::InvalidToken),
         };
         trace.token = Some(fingerprint_bytes(&hash));
         if let Some(id) = self.revocations.token(&hash) {

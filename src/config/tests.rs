@@ -182,7 +182,7 @@ fn youtrack_routes() -> Vec<Route> {
         capability("/hub/api/rest/avatar", "hub", None),
         capability("/api/files", "youtrack", Some("sign")),
         Route {
-            idle_timeout: Some(std::time::Duration::from_secs(24 * 3600)),
+            idle_timeout: Some(std::time::Duration::from_secs(3600)),
             ..capability("/api/eventSourceBus", "youtrack", Some("ticket"))
         },
         route("/", None),

@@ -203,7 +203,7 @@ fn describe_shows_capability_routes_and_their_timeouts() {
     );
     let described = parse_ok(&text).describe();
     for row in [
-        "/api/eventSourceBus             youtrack   youtrack (y)      GET/HEAD with ?ticket= passes (capability)   probe http://h/p; idle timeout 24h",
+        "/api/eventSourceBus             youtrack   youtrack (y)      GET/HEAD with ?ticket= passes (capability)   probe http://h/p; idle timeout 1h",
         "/api/files                      youtrack   youtrack (y)      GET/HEAD with ?sign= passes (capability)     probe http://h/p",
         "/api/config                     youtrack   youtrack (y)      GET/HEAD passes (capability)                 probe http://h/p",
         "/api                            youtrack   youtrack (y)      401 ",
