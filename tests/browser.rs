@@ -20,8 +20,6 @@ use hubgate::sim::Sim;
 use serde_json::Value;
 use support::Gateway;
 
-const EXAMPLE: &str = include_str!("../config.example.toml");
-
 /// A bound on a hang, never a pause: the test goes on as soon as the page reports.
 const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -42,19 +40,9 @@ fn chromium() -> Option<PathBuf> {
     found
 }
 
-/// `config.example.toml` with its addresses moved to `sim` and a free loopback port;
-/// `server_extra` lines go into `[server]`.
+/// The shipped configuration in front of `sim`; `server_extra` lines go into `[server]`.
 fn shipped_config(sim: SocketAddr, server_extra: &str) -> String {
-    let mut text = EXAMPLE.to_owned();
-    for (from, to) in [
-        ("\"0.0.0.0:8080\"", "\"127.0.0.1:0\"".to_owned()),
-        ("\"127.0.0.1:9901\"", "\"127.0.0.1:0\"".to_owned()),
-        ("127.0.0.1:8081", sim.to_string()),
-    ] {
-        assert!(text.contains(from), "config.example.toml has no {from}");
-        text = text.replace(from, &to);
-    }
-    text.replacen("[server]\n", &format!("[server]\n{server_extra}\n"), 1)
+    support::shipped_config(sim).replacen("[server]\n", &format!("[server]\n{server_extra}\n"), 1)
 }
 
 /// The same configuration without its capability routes: the gateway as it was before them.

@@ -23,26 +23,17 @@ use support::{send, Answer, Gateway};
 use tokio::net::TcpStream;
 
 const ADMIN_TOKEN: &str = "0123456789abcdef0123456789abcdef";
-const EXAMPLE: &str = include_str!("../config.example.toml");
 
-/// `config.example.toml` with its addresses moved to `sim` and free loopback ports, and, if
-/// `admin_token_file` is given, the admin token enabled.
+/// The shipped configuration in front of `sim` and, if `admin_token_file` is given, with the
+/// admin token enabled.
 fn shipped_config(sim: SocketAddr, admin_token_file: Option<&Path>) -> String {
-    let mut text = EXAMPLE.to_owned();
-    for (from, to) in [
-        ("\"0.0.0.0:8080\"", "\"127.0.0.1:0\"".to_owned()),
-        ("\"127.0.0.1:9901\"", "\"127.0.0.1:0\"".to_owned()),
-        ("127.0.0.1:8081", sim.to_string()),
-    ] {
-        assert!(text.contains(from), "config.example.toml has no {from}");
-        text = text.replace(from, &to);
-    }
-    if let Some(file) = admin_token_file {
-        let line = "# token_file = \"/etc/hubgate/admin-token\"";
-        assert!(text.contains(line), "config.example.toml has no {line}");
-        text = text.replace(line, &format!("token_file = {file:?}"));
-    }
-    text
+    let text = support::shipped_config(sim);
+    let Some(file) = admin_token_file else {
+        return text;
+    };
+    let line = "# token_file = \"/etc/hubgate/admin-token\"";
+    assert!(text.contains(line), "config.example.toml has no {line}");
+    text.replace(line, &format!("token_file = {file:?}"))
 }
 
 /// The simulator and a gateway from the shipped configuration in front of it.

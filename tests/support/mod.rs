@@ -284,6 +284,21 @@ pub fn config_text(upstream: SocketAddr, server_extra: &str) -> String {
     hubgate::demo::config_text(any, any, upstream, server_extra)
 }
 
+/// The shipped `config.example.toml` with only its addresses changed: every upstream and
+/// probe at `upstream`, both listeners on 127.0.0.1:0.
+pub fn shipped_config(upstream: SocketAddr) -> String {
+    let mut text = include_str!("../../config.example.toml").to_owned();
+    for (from, to) in [
+        ("\"0.0.0.0:8080\"", "\"127.0.0.1:0\"".to_owned()),
+        ("\"127.0.0.1:9901\"", "\"127.0.0.1:0\"".to_owned()),
+        ("127.0.0.1:8081", upstream.to_string()),
+    ] {
+        assert!(text.contains(from), "config.example.toml has no {from}");
+        text = text.replace(from, &to);
+    }
+    text
+}
+
 /// A running gateway.
 pub struct Gateway {
     pub addr: SocketAddr,
