@@ -945,3 +945,102 @@ fn a_fragment_is_dropped_before_the_target_is_checked() {
     );
     assert_eq!(check_path("/api#/../hub/api"), Err(PathError::Fragment));
 }
+
+// ---------------------------------------------------------------------------------------
+// Token identity: every spelling of a permanent token is one token.
+// ---------------------------------------------------------------------------------------
+
+/// A permanent token's parts, and how to spell it.
+#[derive(Debug, Clone)]
+struct Spelled {
+    login: String,
+    reference: String,
+    secret: String,
+    dash: bool,
+    unpadded: bool,
+    url_safe: bool,
+    trailing_dot: bool,
+    upper_login: bool,
+}
+
+fn spelled() -> impl Strategy<Value = Spelled> {
+    (
+        "[a-z][a-z0-9._-]{0,14}",
+        prop_oneof!["[0-9]{1,3}-[0-9]{1,4}", "[ -~]{1,24}"],
+        "[A-Za-z0-9]{30}",
+        any::<[bool; 5]>(),
+    )
+        .prop_map(|(login, reference, secret, flags)| Spelled {
+            login,
+            reference,
+            secret,
+            dash: flags[0],
+            unpadded: flags[1],
+            url_safe: flags[2],
+            trailing_dot: flags[3],
+            upper_login: flags[4],
+        })
+}
+
+impl Spelled {
+    fn canonical(&self) -> String {
+        use base64::Engine as _;
+        let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        format!(
+            "perm:{}.{}.{}",
+            encode(&self.login),
+            encode(&self.reference),
+            self.secret
+        )
+    }
+
+    fn spelling(&self) -> String {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use base64::Engine as _;
+        let engine = match (self.url_safe, self.unpadded) {
+            (false, false) => STANDARD,
+            (false, true) => STANDARD_NO_PAD,
+            (true, false) => URL_SAFE,
+            (true, true) => URL_SAFE_NO_PAD,
+        };
+        let login = if self.upper_login {
+            self.login.to_uppercase()
+        } else {
+            self.login.clone()
+        };
+        let prefix = if self.dash { "perm-" } else { "perm:" };
+        let dot = if self.trailing_dot { "." } else { "" };
+        format!(
+            "{prefix}{}.{}.{}{dot}",
+            engine.encode(login),
+            engine.encode(&self.reference),
+            self.secret
+        )
+    }
+}
+
+#[test]
+fn every_spelling_of_a_permanent_token_has_one_identity() {
+    use hubgate::auth::cache::token_hash;
+    use hubgate::auth::identity::identity;
+    let tally = run("token identity", 5_000, spelled(), |spelled| {
+        let canonical = spelled.canonical();
+        let spelling = spelled.spelling();
+        prop_assert_eq!(identity(&canonical), token_hash(&canonical));
+        prop_assert_eq!(identity(&spelling), identity(&canonical), "{}", spelling);
+        // Another secret is another token, however it is spelled.
+        let mut other = spelled.clone();
+        other.secret = other.secret.chars().rev().collect();
+        if other.secret != spelled.secret {
+            prop_assert_ne!(identity(&other.spelling()), identity(&canonical));
+        }
+        Ok(if spelling == canonical {
+            "canonical"
+        } else {
+            "respelled"
+        })
+    });
+    reached(&tally, "respelled", 80);
+}

@@ -435,3 +435,73 @@ async fn the_revoke_command_reads_the_token_from_stdin_and_deletes_it_in_hub() {
     assert!(!ok);
     assert!(stderr.contains("holds no token"), "{stderr}");
 }
+
+/// Spellings a Java Hub may read as the same permanent token: no padding, the other prefix.
+fn respellings(token: &str) -> Vec<String> {
+    let other_prefix = if token.starts_with("perm:") {
+        token.replacen("perm:", "perm-", 1)
+    } else {
+        token.replacen("perm-", "perm:", 1)
+    };
+    let spellings = vec![
+        token.replace('=', ""),
+        other_prefix.clone(),
+        other_prefix.replace('=', ""),
+    ];
+    assert!(
+        spellings.iter().all(|s| s != token),
+        "{token} has no padding"
+    );
+    spellings
+}
+
+#[tokio::test]
+async fn a_revoked_token_stays_revoked_however_it_is_spelled() {
+    let sim = Sim::start().await.expect("simulator");
+    sim.set_java_token_decoding(true);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = start(&sim, dir.path(), None).await;
+    // alice's perm- token: its ID "47-2" encodes with padding.
+    let token = sim.demo().hub_only.clone();
+    let me = "/hub/api/rest/services?fields=id";
+    let probes = sim.total_probes();
+    for spelling in std::iter::once(token.clone()).chain(respellings(&token)) {
+        let answer = with_token(&gateway, me, &spelling).await;
+        assert_eq!(answer.status, 200, "{spelling}: {}", answer.text());
+    }
+    // Every spelling is one token to the gateway: one check with Hub for all of them.
+    assert_eq!(sim.total_probes(), probes + 1);
+
+    revoke(&gateway, serde_json::json!({"token": token})).await;
+    for spelling in std::iter::once(token.clone()).chain(respellings(&token)) {
+        let answer = with_token(&gateway, me, &spelling).await;
+        assert_refused(&answer, 401, INVALID, "invalid_token");
+    }
+    // Revoked by one of the other spellings, the original is refused too.
+    let other = sim
+        .mint_permanent("alice", YOUTRACK_SERVICE_ID, hubgate::sim::PermStyle::Dash)
+        .expect("minted");
+    revoke(
+        &gateway,
+        serde_json::json!({"token": respellings(&other)[2]}),
+    )
+    .await;
+    let answer = with_token(&gateway, "/api/issues", &other).await;
+    assert_refused(&answer, 401, INVALID, "invalid_token");
+}
+
+#[tokio::test]
+async fn a_fingerprint_recorded_before_identities_still_refuses_its_spelling() {
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = start(&sim, dir.path(), None).await;
+    // A perm- token is not in canonical spelling: its fingerprint used to be the hash of
+    // its bytes, and revocations recorded then hold that.
+    let token = sim.demo().hub_only.clone();
+    assert!(token.starts_with("perm-"));
+    let fingerprint = hex(&token_hash(&token));
+    assert_ne!(fingerprint, hex(&hubgate::auth::identity::identity(&token)));
+    revoke(&gateway, serde_json::json!({"fingerprint": fingerprint})).await;
+    let answer = with_token(&gateway, "/hub/api/rest/users/me", &token).await;
+    assert_refused(&answer, 401, INVALID, "invalid_token");
+}

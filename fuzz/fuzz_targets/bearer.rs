@@ -1,11 +1,14 @@
 //! The credential: arbitrary bytes as the `Authorization` value, followed (after the first
 //! NUL byte, when there is one) by a raw query. Asserts that a bearer token comes back
-//! exactly as sent after `Bearer` and its spaces, and only when it is well formed.
+//! exactly as sent after `Bearer` and its spaces, and only when it is well formed; and that
+//! its identity is the one of every spelling Hub may read as the same token (no padding, the
+//! other `perm` prefix, a trailing `.`), with a canonical spelling that is its own.
 
 #![no_main]
 
 use http::HeaderValue;
 use hubgate::auth::bearer::{credential, BearerError, Credential, MAX_TOKEN_LEN};
+use hubgate::auth::identity::{canonical, identity};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -54,7 +57,39 @@ fuzz_target!(|data: &[u8]| {
         Ok(Credential::Bearer(returned)) => {
             assert!(well_formed, "{}", value.escape_ascii());
             assert_eq!(returned.as_bytes(), token);
+            check_identity(returned);
         }
         _ => assert!(!well_formed, "{}: {got:?}", value.escape_ascii()),
     }
 });
+
+/// Two spellings with the same identity always give the same cache key.
+fn check_identity(token: &str) {
+    let key = identity(token);
+    let Some(canonical_form) = canonical(token) else {
+        return;
+    };
+    assert_eq!(
+        canonical(&canonical_form).as_deref(),
+        Some(canonical_form.as_str()),
+        "a canonical spelling is its own"
+    );
+    assert_eq!(identity(&canonical_form), key);
+    if !canonical_form.starts_with("perm:") {
+        return;
+    }
+    // A permanent token (it decoded as one): the same parts in other spellings.
+    let rest = &token[5..];
+    let rest = rest.strip_suffix('.').unwrap_or(rest);
+    let parts: Vec<&str> = rest.split('.').collect();
+    let [login, reference, secret] = parts[..] else {
+        panic!("a permanent token has three parts: {token}");
+    };
+    let (login, reference) = (login.replace('=', ""), reference.replace('=', ""));
+    for prefix in ["perm:", "perm-"] {
+        for dot in ["", "."] {
+            let spelling = format!("{prefix}{login}.{reference}.{secret}{dot}");
+            assert_eq!(identity(&spelling), key, "{spelling}");
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod bearer;
 pub mod cache;
+pub mod identity;
 pub mod introspect;
 pub mod limit;
 pub mod principal;
@@ -157,7 +158,7 @@ impl Auth {
         let check = Check {
             auth: self,
             presented: Presented::Token(token),
-            hash: token_hash(token),
+            hash: identity::identity(token),
             allow_stale: false,
             route: &route,
             client: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
@@ -184,13 +185,13 @@ impl Auth {
             .and_then(|name| self.services.iter().find(|s| *s.name == **name));
         let basic_token;
         let (presented, hash) = match (credential, service) {
-            (Credential::Bearer(token), _) => (Presented::Token(token), token_hash(token)),
+            (Credential::Bearer(token), _) => (Presented::Token(token), self.token_key(token)?),
             (Credential::BasicToken(_), Some(_)) if !self.basic.token => {
                 return Err(GatewayError::BasicRefused("a token in the Basic password"))
             }
             (Credential::BasicToken(token), _) => {
                 basic_token = token;
-                let hash = token_hash(&basic_token);
+                let hash = self.token_key(&basic_token)?;
                 (Presented::Token(&basic_token), hash)
             }
             (Credential::BasicPassword(_), Some(_)) if !self.basic.password => {
@@ -238,6 +239,24 @@ impl Auth {
         };
         trace.cache = check.first.get().copied();
         result.map(Some)
+    }
+
+    /// The cache key of a token: its identity (every spelling Hub reads as the same token has
+    /// the same one). A revocation recorded before identities existed holds the hash of the
+    /// exact spelling revoked, so a spelling that is not canonical is also checked by its
+    /// bytes while the set holds any token.
+    fn token_key(&self, token: &str) -> Result<TokenHash, GatewayError> {
+        let Some(canonical) = identity::canonical(token).filter(|c| c != token) else {
+            return Ok(token_hash(token));
+        };
+        if self.revocations.has_tokens() {
+            let exact = token_hash(token);
+            if let Some(id) = self.revocations.token(&exact) {
+                tracing::debug!(token = %fingerprint(&exact), revocation = %id, "revoked token refused");
+                return Err(GatewayError::Revoked);
+            }
+        }
+        Ok(token_hash(&canonical))
     }
 
     /// One backend call, made by the one caller a cache miss elects (`security.md`'s order:

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use super::service::RevokeError;
 use super::{normalize_fingerprint, Revocation, Target};
 use crate::auth::bearer::check_bare_token;
-use crate::auth::cache::{hex, token_hash};
+use crate::auth::cache::hex;
+use crate::auth::identity::identity;
 use crate::config::{parse_duration, MAX_DURATION};
 
 /// What `POST /revocations` accepts. Never `Debug`: it may hold a raw token.
@@ -65,7 +66,7 @@ pub fn revocation(request: RevokeRequest) -> Result<Revocation, RevokeError> {
                      inside, nothing around it), so it could never match",
                 )
             })?;
-            Target::Fingerprint(hex(&token_hash(&token)))
+            Target::Fingerprint(hex(&identity(&token)))
         }
         (None, Some(fingerprint), None) => {
             Target::Fingerprint(normalize_fingerprint(&fingerprint).map_err(|e| bad(&e))?)
@@ -112,10 +113,7 @@ mod tests {
     fn requests_are_checked_and_never_echo_a_token() {
         let token = "perm:YWxpY2U=.NDctNQ==.secretsecretsecret";
         let by_token = request(&format!(r#"{{"token":"{token}","reason":"leak"}}"#)).unwrap();
-        assert_eq!(
-            by_token.target,
-            Target::Fingerprint(hex(&token_hash(token)))
-        );
+        assert_eq!(by_token.target, Target::Fingerprint(hex(&identity(token))));
         assert_eq!(by_token.expires, None);
         let by_login = request(r#"{"login":"alice","ttl":"24h"}"#).unwrap();
         assert_eq!(by_login.expires, Some(by_login.created + 24 * 3600));

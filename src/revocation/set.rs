@@ -73,6 +73,11 @@ impl RevocationSet {
         RevocationSet::default()
     }
 
+    /// Whether any revocation by token or fingerprint is recorded (in force or not).
+    pub fn has_tokens(&self) -> bool {
+        !self.index.load().tokens.is_empty()
+    }
+
     /// The revocation in force for the token with this hash, if any.
     pub fn token(&self, hash: &TokenHash) -> Option<String> {
         let index = self.index.load();

@@ -108,6 +108,10 @@ pub struct Directory {
     /// Application passwords (`app_passwords.rs`), kept by hash like tokens.
     pub app_passwords: Vec<AppPassword>,
     tokens: HashMap<TokenKey, TokenRecord>,
+    /// Permanent tokens by their decoded parts (`java_tokens.rs`), for `java_tokens` mode.
+    structural: HashMap<TokenKey, TokenKey>,
+    /// Whether a permanent token is found by its decoded parts, as a Java Hub may read it.
+    pub java_tokens: bool,
     rng: fastrand::Rng,
     next_entity: u32,
 }
@@ -133,6 +137,8 @@ impl Directory {
             ],
             app_passwords: Vec::new(),
             tokens: HashMap::new(),
+            structural: HashMap::new(),
+            java_tokens: false,
             rng: fastrand::Rng::with_seed(seed),
             next_entity: 1,
         }
@@ -320,13 +326,22 @@ impl Directory {
             scope,
             client_id,
         };
+        if let Some(structural) = super::java_tokens::structural_key(token) {
+            self.structural.insert(structural, token_key(token));
+        }
         self.tokens.insert(token_key(token), record);
     }
 
     /// What Hub makes of a presented access or permanent token (refresh tokens are not
     /// bearer credentials).
     pub fn lookup(&self, token: &str) -> Lookup<'_> {
-        let Some(record) = self.tokens.get(&token_key(token)) else {
+        let structural = || {
+            let key = super::java_tokens::structural_key(token)?;
+            self.tokens.get(self.structural.get(&key)?)
+        };
+        let found = self.tokens.get(&token_key(token));
+        let found = found.or_else(|| self.java_tokens.then(structural).flatten());
+        let Some(record) = found else {
             return Lookup::Unknown;
         };
         match &record.kind {

@@ -3,6 +3,8 @@
 //! the tests, `hubgate demo`, `hubgate sim` and the benchmarks.
 //!
 //! - `directory`     — users, services, tokens (minted in the real shapes, kept by hash)
+//! - `java_tokens`   — an optional mode that finds permanent tokens by their decoded parts,
+//!   as a Java Hub may (padding optional, `perm:` and `perm-` alike)
 //! - `credentials`   — what `Authorization` may carry: Bearer, or Basic with a permanent
 //!   token, an application password or the account password
 //! - `router`        — which endpoint answers; Hub faults and latency, probe counting
@@ -40,6 +42,7 @@ mod directory;
 mod fields;
 mod http;
 mod hub;
+mod java_tokens;
 mod login;
 mod oauth;
 mod png;
@@ -277,6 +280,12 @@ impl Sim {
     /// Deletes a token in Hub; effective at once.
     pub fn revoke(&self, token: &str) -> bool {
         self.shared.directory().delete_by_text(token)
+    }
+
+    /// Whether permanent tokens are found by their decoded parts, the way a Java Hub may read
+    /// them: padding optional, `perm:` and `perm-` alike (`java_tokens.rs`).
+    pub fn set_java_token_decoding(&self, on: bool) {
+        self.shared.directory().java_tokens = on;
     }
 
     pub fn set_banned(&self, login: &str, banned: bool) {
