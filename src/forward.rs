@@ -326,8 +326,23 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Headers some backends and frameworks take as the request's real target, method or host,
+/// overriding what the gateway checked: never passed on.
+const OVERRIDES: [&str; 9] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-original-host",
+    "x-original-method",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-host",
+];
+
 /// Drops what clients must not be able to claim: forwarding headers (the gateway sets its own),
-/// `X-Real-IP`, names with `_` (some backends fold `_` into `-`), and `Expect` (answered here).
+/// `X-Real-IP`, override headers ([`OVERRIDES`]), names with `_` (some backends fold `_` into
+/// `-`), and `Expect` (answered here).
 fn drop_untrusted(headers: &mut HeaderMap) {
     let untrusted: Vec<HeaderName> = headers
         .keys()
@@ -338,6 +353,7 @@ fn drop_untrusted(headers: &mut HeaderMap) {
                 || name == "expect"
                 || name.starts_with("x-forwarded-")
                 || name.contains('_')
+                || OVERRIDES.contains(&name)
         })
         .cloned()
         .collect();

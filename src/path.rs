@@ -56,6 +56,8 @@ pub enum PathError {
     HostMismatch,
     #[error("path matches a protected route only when letter case is ignored")]
     CaseVariant,
+    #[error("path matches a protected route only when trailing dots or spaces are trimmed")]
+    TrimVariant,
 }
 
 /// What the target check established about a request.
@@ -275,11 +277,44 @@ impl RouteTable {
         if case_variant {
             return Err(PathError::CaseVariant);
         }
+        if let Some(trimmed) = trimmed_segments(path) {
+            let trim_variant = self.routes.iter().any(|route| {
+                route.service.is_some()
+                    && covers(&route.prefix, &trimmed, true)
+                    && !covers(&route.prefix, path, false)
+            });
+            if trim_variant {
+                return Err(PathError::TrimVariant);
+            }
+        }
         Ok(self
             .routes
             .iter()
             .find(|route| covers(&route.prefix, path, false)))
     }
+}
+
+/// The path with every segment's trailing dots and spaces (`%20`) removed, as a backend that
+/// trims segments (Windows-style file names) would read it; `None` when no segment has any.
+/// Allocates only for such a path.
+fn trimmed_segments(path: &str) -> Option<String> {
+    let trims = |segment: &str| segment.ends_with('.') || segment.ends_with("%20");
+    if !path.split('/').any(trims) {
+        return None;
+    }
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|mut segment| {
+            while let Some(rest) = segment
+                .strip_suffix('.')
+                .or_else(|| segment.strip_suffix("%20"))
+            {
+                segment = rest;
+            }
+            segment
+        })
+        .collect();
+    Some(segments.join("/"))
 }
 
 /// Whether `prefix` covers `path` on a segment boundary: `/api` covers `/api` and `/api/…`,

@@ -202,3 +202,33 @@ async fn calls_beyond_max_concurrent_are_refused_at_once() {
     assert!(answers.recv().await.is_none());
     assert_eq!(sim.total_probes(), 2, "refused calls are not retried");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_shape_hub_chokes_on_cannot_open_the_breaker_for_everyone() {
+    // One client sends every request here: its miss budget must not be what answers.
+    let (sim, gateway) = start("[introspection]\nclient_miss_rate = 1000\n").await;
+    // Hub answers 500 to one odd token shape, and to nothing else.
+    sim.set_hub_fault_for("odd", Some(HubFault::Status(500)));
+    for n in 0..12 {
+        let odd = format!("odd-token-{n}");
+        let answer = get_as(gateway.addr, "/api/issues", &odd).await;
+        assert_unavailable(&answer, "the odd token");
+    }
+    // Far past the breaker's threshold of consecutive failures, everyone else is checked.
+    for _ in 0..3 {
+        let answer = get_as(gateway.addr, "/api/issues", &youtrack_token(&sim)).await;
+        assert_forwarded(&answer, "a valid token after the odd ones");
+    }
+    // A Hub that fails every request still opens it, once its last credential-less answer
+    // (reused for a second) is stale.
+    sim.set_hub_fault_for("odd", None);
+    sim.set_hub_fault(Some(HubFault::Status(500)));
+    advance(Duration::from_secs(2)).await;
+    for n in 0..6 {
+        let answer = get_as(gateway.addr, "/api/issues", &format!("any-{n}")).await;
+        assert_unavailable(&answer, "a failing Hub");
+    }
+    sim.set_hub_fault(None);
+    let answer = get_as(gateway.addr, "/api/issues", &youtrack_token(&sim)).await;
+    assert_unavailable(&answer, "the breaker is open for a few seconds");
+}

@@ -302,6 +302,33 @@ fn expected_route(routes: &[Route], path: &str) -> Result<Option<usize>, PathErr
     if case_variant {
         return Err(PathError::CaseVariant);
     }
+    // Segments read without their trailing dots and spaces, as a trimming backend would.
+    let mut trimmed = String::new();
+    for (i, segment) in folded.split('/').enumerate() {
+        let mut end = segment.len();
+        loop {
+            if segment[..end].ends_with('.') {
+                end -= 1;
+            } else if segment[..end].ends_with("%20") {
+                end -= 3;
+            } else {
+                break;
+            }
+        }
+        if i > 0 {
+            trimmed.push('/');
+        }
+        trimmed.push_str(&segment[..end]);
+    }
+    let trim_variant = trimmed != folded
+        && routes.iter().any(|r| {
+            r.service.is_some()
+                && covers(&r.prefix.to_ascii_lowercase(), &trimmed)
+                && !covers(&r.prefix, path)
+        });
+    if trim_variant {
+        return Err(PathError::TrimVariant);
+    }
     // Longest prefix; among equal lengths the first given.
     let mut best: Option<usize> = None;
     for (i, r) in routes.iter().enumerate() {

@@ -279,3 +279,35 @@ async fn client_forwarding_headers_never_reach_the_upstream() {
     }
     assert_eq!(seen.header("x-kept"), Some("yes"));
 }
+
+#[tokio::test]
+async fn override_headers_that_backends_trust_never_reach_the_upstream() {
+    let rig = Rig::start().await;
+    let host = rig.host();
+    let overrides = [
+        ("X-Original-URL", "/hub/api/rest/users"),
+        ("X-Rewrite-URL", "/hub/api/rest/users"),
+        ("X-Original-URI", "/hub/api/rest/users"),
+        ("X-Original-Host", "internal.example"),
+        ("X-Original-Method", "DELETE"),
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("X-HTTP-Method", "DELETE"),
+        ("X-Method-Override", "DELETE"),
+        ("X-Host", "internal.example"),
+    ];
+    let mut headers = format!("Host: {host}\r\nX-Kept: yes\r\n");
+    for (name, value) in overrides {
+        headers.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let answer = rig.exchange(&request("GET /x HTTP/1.1", &headers)).await;
+    assert_eq!(answer.expect("an answer").status, 200);
+    let seen = rig.upstream.last();
+    for (name, _) in overrides {
+        assert_eq!(
+            seen.header(&name.to_ascii_lowercase()),
+            None,
+            "{name} reached the upstream"
+        );
+    }
+    assert_eq!(seen.header("x-kept"), Some("yes"));
+}

@@ -53,6 +53,14 @@ pub enum BackendError {
     RateLimited(Duration),
 }
 
+impl BackendError {
+    /// A failure to talk to the backend at all (no answer in time, no connection), as
+    /// opposed to an answer: every credential would meet it alike.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, BackendError::Timeout | BackendError::Unreachable(_))
+    }
+}
+
 /// A configured service: the local name routes use and its Hub ID.
 #[derive(Debug, Clone)]
 pub struct ServiceRef {

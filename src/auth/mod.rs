@@ -31,6 +31,9 @@ use crate::metrics::Metrics;
 use crate::revocation::set::RevocationSet;
 use crate::tls::TlsError;
 
+/// How long a credential-less answer of the backend stands for its health.
+const HEALTH_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Everything token checking needs, shared by all requests.
 pub struct Auth {
     services: Vec<ServiceRef>,
@@ -43,6 +46,9 @@ pub struct Auth {
     breaker: Arc<Breaker>,
     /// One permit per backend call in flight: beyond `max_concurrent`, callers get 503 now.
     calls: Semaphore,
+    /// Whether the backend answered a credential-less request, and when that was learnt:
+    /// tells an error every credential meets from one only some credentials provoke.
+    health: std::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
     timeout: std::time::Duration,
     /// Which forms of HTTP Basic protected routes accept.
     basic: config::BasicForms,
@@ -116,6 +122,7 @@ impl Auth {
             budget,
             breaker: same_verdicts.map_or_else(Arc::default, |p| p.breaker.clone()),
             calls: Semaphore::new(config.introspection.max_concurrent),
+            health: std::sync::Mutex::new(None),
             timeout: config.introspection.timeout,
             basic: config.introspection.basic,
             metrics: common.metrics.clone(),
@@ -299,10 +306,30 @@ impl Auth {
             Ok(_) => attempt.succeeded(),
             Err(error) => {
                 tracing::warn!(service = %service.name, %error, "introspection failed");
-                attempt.failed();
+                // An error answer may be one only this credential provokes (an odd token shape
+                // Hub chokes on): it opens the breaker for everyone only if Hub fails a
+                // credential-less request too. A transport failure needs no such proof.
+                if error.is_transport() || !self.backend_answers().await {
+                    attempt.failed();
+                }
             }
         }
         result
+    }
+
+    /// Whether the backend answers a request without a credential (below 500), learnt at most
+    /// once a second: the bound on the extra calls an odd credential can cause.
+    async fn backend_answers(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        let lock = || self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, answers)) = *lock() {
+            if now.duration_since(at) < HEALTH_REUSE {
+                return answers;
+            }
+        }
+        let answers = self.backend_reachable().await.is_ok();
+        *lock() = Some((now, answers));
+        answers
     }
 }
 

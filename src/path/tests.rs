@@ -275,6 +275,18 @@ fn select_table() {
         ("/hub/API", Err(CaseVariant)),
         ("/HUB/REST/x", Err(CaseVariant)),
         ("/HUB/API/REST/OAUTH2/token", Err(CaseVariant)),
+        // Variants a backend that trims trailing dots and spaces would read as protected.
+        ("/api./issues", Err(TrimVariant)),
+        ("/api%20/issues", Err(TrimVariant)),
+        ("/api.%20./x", Err(TrimVariant)),
+        ("/api.", Err(TrimVariant)),
+        ("/hub./api/rest/users", Err(TrimVariant)),
+        ("/hub/api%20", Err(TrimVariant)),
+        ("/REST./x", Err(TrimVariant)),
+        // Trailing dots where no protected prefix is near are ordinary paths.
+        ("/issue/DEMO-1/Fix-it.", Ok(Some("/"))),
+        ("/api/issues/DEMO-1/x.", Ok(Some("/api"))),
+        ("/apix./y", Ok(Some("/"))),
     ];
     let table = RouteTable::new(design_routes());
     let mut failures = Vec::new();

@@ -72,6 +72,12 @@ pub fn revocation(request: RevokeRequest) -> Result<Revocation, RevokeError> {
             Target::Fingerprint(normalize_fingerprint(&fingerprint).map_err(|e| bad(&e))?)
         }
         (None, None, Some(login)) if !login.trim().is_empty() && login.len() <= 256 => {
+            if looks_like_token(&login) {
+                return Err(bad(
+                    "login: this is shaped like a token, not a login (revoke it with \"token\"); \
+                     nothing was stored",
+                ));
+            }
             Target::Login(login)
         }
         (None, None, Some(_)) => return Err(bad("login: 1 to 256 characters")),
@@ -101,12 +107,47 @@ pub fn revocation(request: RevokeRequest) -> Result<Revocation, RevokeError> {
     Ok(Revocation::new(target, reason, ttl))
 }
 
+/// Whether a value given as a login is really a token pasted into the wrong field: a login
+/// is stored and logged as it is, so a token there would sit in clear.
+fn looks_like_token(login: &str) -> bool {
+    crate::auth::identity::canonical(login).is_some()
+        || login.starts_with("perm:")
+        || login.starts_with("perm-")
+        || login.contains(';')
+        || login.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn request(body: &str) -> Result<Revocation, RevokeError> {
         revocation(parse(body.as_bytes())?)
+    }
+
+    #[test]
+    fn a_token_given_as_a_login_is_refused_and_not_echoed() {
+        let tokens = [
+            "perm:YWxpY2U=.NDctNQ==.jTdKq7TVSguKeQUN3UYU3AL9zGugTt",
+            "perm-YWxpY2U.NDctNQ.jTdKq7TVSguKeQUN3UYU3AL9zGugTt",
+            "1683065164852.be56.1e31.6ab6 0-0-0-0-0;1.MCwCFEzJ/cvl+k1aQ2Zx4Dvacw==",
+        ];
+        for token in tokens {
+            let body = serde_json::json!({"login": token, "ttl": "1h"}).to_string();
+            let error = request(&body).expect_err("refused");
+            let shown = format!("{error} {error:?}");
+            assert!(shown.contains("shaped like a token"), "{shown}");
+            assert!(!shown.contains(&token[..12]), "{shown}");
+        }
+        for login in [
+            "alice",
+            "alice.smith@example.com",
+            "alice+yt@example.com",
+            "a-b_c",
+        ] {
+            let body = serde_json::json!({"login": login, "ttl": "1h"}).to_string();
+            assert!(request(&body).is_ok(), "{login}");
+        }
     }
 
     #[test]

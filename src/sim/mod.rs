@@ -96,6 +96,8 @@ pub enum HubFault {
 #[derive(Default)]
 struct Controls {
     hub_fault: Mutex<Option<HubFault>>,
+    /// A fault only for credentials containing this text (`Sim::set_hub_fault_for`).
+    token_fault: Mutex<Option<(String, HubFault)>>,
     hub_latency: Mutex<Duration>,
     upstream_latency: Mutex<Duration>,
     guest_access: AtomicBool,
@@ -280,6 +282,13 @@ impl Sim {
     /// Deletes a token in Hub; effective at once.
     pub fn revoke(&self, token: &str) -> bool {
         self.shared.directory().delete_by_text(token)
+    }
+
+    /// A Hub fault only for requests whose `Authorization` value contains `marker` (an odd
+    /// token shape Hub chokes on): everyone else's requests, token-less ones included, are
+    /// answered as usual.
+    pub fn set_hub_fault_for(&self, marker: &str, fault: Option<HubFault>) {
+        *lock(&self.shared.controls.token_fault) = fault.map(|fault| (marker.to_owned(), fault));
     }
 
     /// Whether permanent tokens are found by their decoded parts, the way a Java Hub may read

@@ -42,6 +42,9 @@ pub async fn dispatch(
         if let Some(fault) = *lock(&shared.controls.hub_fault) {
             return faulty(fault);
         }
+        if let Some(fault) = token_fault(shared, &request) {
+            return faulty(fault);
+        }
     }
     let get = request.method() == Method::GET;
     let response = match path.as_str() {
@@ -97,6 +100,15 @@ async fn youtrack(shared: &Shared, request: Request<Incoming>, path: &str) -> Re
     } else {
         youtrack::echo(request).await
     }
+}
+
+/// The fault for this request's credential, if `Sim::set_hub_fault_for` named it.
+fn token_fault(shared: &Shared, request: &Request<Incoming>) -> Option<HubFault> {
+    let guard = lock(&shared.controls.token_fault);
+    let (marker, fault) = guard.as_ref()?;
+    let authorization = request.headers().get(::http::header::AUTHORIZATION)?;
+    let text = String::from_utf8_lossy(authorization.as_bytes());
+    text.contains(marker.as_str()).then_some(*fault)
 }
 
 /// Waits the configured latency; no timer at all when it is zero.
