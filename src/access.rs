@@ -3,7 +3,6 @@
 //! appears only as its fingerprint; the path is logged without its query.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -25,7 +24,8 @@ pub const TARGET: &str = "hubgate::access";
 pub struct Record {
     pub started: Instant,
     pub request_id: HeaderValue,
-    pub client: SocketAddr,
+    /// The client's address: the peer's, or the one a trusted proxy named.
+    pub client: std::net::IpAddr,
     pub method: Method,
     pub uri: Uri,
     pub route: Option<Name>,
@@ -79,7 +79,7 @@ impl Record {
         tracing::info!(
             target: TARGET,
             request_id = %request_id,
-            client = %self.client.ip(),
+            client = %self.client,
             method = %self.method,
             path = %self.uri.path(),
             route = self.route.as_deref().map(display),

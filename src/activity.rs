@@ -35,6 +35,8 @@ struct Stamps {
     /// Milliseconds since `origin` of the last response body frame handed to hyper.
     last_progress: AtomicU64,
     in_flight: AtomicUsize,
+    /// Whether any request has started on this connection.
+    any_request: std::sync::atomic::AtomicBool,
     /// Long responses being sent, and the longest stall (ms) any of them allows; reset when
     /// the last one ends.
     long_bodies: AtomicUsize,
@@ -63,6 +65,7 @@ impl Activity {
             last_request: AtomicU64::new(0),
             last_progress: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            any_request: std::sync::atomic::AtomicBool::new(false),
             long_bodies: AtomicUsize::new(0),
             long_limit: AtomicU64::new(0),
         }))
@@ -75,8 +78,19 @@ impl Activity {
     /// Marks a request as in flight until the guard is dropped.
     pub fn request(&self) -> RequestGuard {
         self.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.0.any_request.store(true, Ordering::Relaxed);
         stamp(&self.0.last_request, self.0.origin);
         RequestGuard(self.clone())
+    }
+
+    /// Completes at `deadline` if no request has started by then; never otherwise. A
+    /// connection that sends nothing, or only an HTTP/2 preface and PINGs, is cut at the
+    /// header timeout rather than held for the idle one.
+    pub async fn first_request_missing(&self, deadline: Instant) {
+        tokio::time::sleep_until(deadline).await;
+        if self.0.any_request.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Completes once no request has been in flight for `idle` ([`Watch::Idle`]), or once

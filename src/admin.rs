@@ -2,10 +2,14 @@
 //! `GET /readyz`, `GET /metrics` for anyone who can reach it; `POST /reload` and the
 //! revocations API (`POST`/`GET /revocations`, `DELETE /revocations/{id}`) with the bearer
 //! token of `admin.token_file` (compared in constant time; without the file they are refused).
+//! Only requests addressed to an IP literal, `localhost` or a name in `admin.allowed_hosts`
+//! are answered (against DNS rebinding, see `admin/host.rs`).
+
+mod host;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +33,8 @@ use crate::server::Phase;
 const MAX_BODY: usize = 64 * 1024;
 /// Most admin connections open at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
-/// Most admin connections from one address, so one client cannot take every slot.
+/// Most admin connections from one client (see [`Client`]), so one client cannot take every
+/// slot.
 const MAX_PER_CLIENT: usize = 8;
 /// Admin clients (probes, Prometheus, curl) send their headers at once.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
@@ -47,8 +52,8 @@ pub struct Admin {
     /// The last backend reachability check, and when it was made.
     hub_check: tokio::sync::Mutex<Option<(Instant, Result<(), String>)>>,
     connections: Arc<Semaphore>,
-    /// Open admin connections by client address.
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    /// Open admin connections by client.
+    per_client: Mutex<HashMap<Client, usize>>,
     accept_errors: Mutex<Option<Instant>>,
 }
 
@@ -99,8 +104,9 @@ impl Admin {
         }
     }
 
-    /// A connection slot for `client`, within both the total and the per-client bound.
-    fn slot(self: &Arc<Self>, client: IpAddr) -> Option<Slot> {
+    /// A connection slot for `peer`, within both the total and the per-client bound.
+    fn slot(self: &Arc<Self>, peer: IpAddr) -> Option<Slot> {
+        let client = Client::of(peer);
         let permit = self.connections.clone().try_acquire_owned().ok()?;
         let mut open = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
         let count = open.entry(client).or_insert(0);
@@ -124,6 +130,9 @@ impl Admin {
     }
 
     async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> AdminResponse {
+        if let Some(refusal) = self.misaddressed(&request, peer) {
+            return refusal;
+        }
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         match path.as_str() {
@@ -263,6 +272,36 @@ impl Admin {
         }
     }
 
+    /// The answer to a request not addressed to this listener (400 or 421); `None` for one
+    /// that is. Such a request is answered before anything is read or counted.
+    fn misaddressed(&self, request: &Request<Incoming>, peer: SocketAddr) -> Option<AdminResponse> {
+        let current = self.live.current();
+        let allowed = &current.config.admin.allowed_hosts;
+        let (status, body) = match host::addressed(
+            request.version(),
+            request.uri(),
+            request.headers(),
+            allowed,
+        ) {
+            host::Addressed::Here => return None,
+            host::Addressed::Malformed => (
+                StatusCode::BAD_REQUEST,
+                "bad request: Host is missing, repeated, malformed or not the target's authority\n",
+            ),
+            host::Addressed::Elsewhere => (
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected request: the admin listener answers requests addressed to an IP \
+                 address, localhost or a name in admin.allowed_hosts\n",
+            ),
+        };
+        tracing::debug!(%peer, status = status.as_u16(), "admin request refused by its Host");
+        let mut refusal = text(status, body);
+        refusal
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        Some(refusal)
+    }
+
     /// The answer to a request without `Authorization: Bearer <admin token>`; `None` for one
     /// with it.
     fn refusal(&self, request: &Request<Incoming>) -> Option<AdminResponse> {
@@ -296,10 +335,35 @@ fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     scheme.eq_ignore_ascii_case(b"bearer ").then_some(token)
 }
 
+/// Who admin connections count against. All of loopback is one client (127.0.0.0/8, `::1`
+/// and their IPv4-mapped forms): every local process can use any of those addresses. An IPv6
+/// client is its /64, which one host usually holds whole; an IPv4 client is its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Client {
+    Loopback,
+    V4(Ipv4Addr),
+    /// The first 64 bits.
+    V6(u64),
+}
+
+impl Client {
+    fn of(peer: IpAddr) -> Client {
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        };
+        match peer {
+            _ if peer.is_loopback() => Client::Loopback,
+            IpAddr::V4(v4) => Client::V4(v4),
+            IpAddr::V6(v6) => Client::V6((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
 /// One open admin connection: gives its place back when dropped.
 struct Slot {
     admin: Arc<Admin>,
-    client: IpAddr,
+    client: Client,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -388,7 +452,27 @@ fn not_allowed(allow: &'static str) -> AdminResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::{bearer_token, same_secret};
+    use super::{bearer_token, same_secret, Client};
+    use std::net::IpAddr;
+
+    #[test]
+    fn all_of_loopback_is_one_client_and_ipv6_counts_per_64() {
+        let client = |text: &str| Client::of(text.parse::<IpAddr>().expect("address"));
+        for loopback in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.255.255.254",
+            "::1",
+            "::ffff:127.0.0.9",
+        ] {
+            assert_eq!(client(loopback), Client::Loopback, "{loopback}");
+        }
+        assert_eq!(client("192.0.2.1"), client("::ffff:192.0.2.1"));
+        assert_ne!(client("192.0.2.1"), client("192.0.2.2"));
+        assert_eq!(client("2001:db8:1:2::1"), client("2001:db8:1:2:ffff::9"));
+        assert_ne!(client("2001:db8:1:2::1"), client("2001:db8:1:3::1"));
+        assert_ne!(client("::2"), Client::Loopback);
+    }
 
     #[test]
     fn the_bearer_scheme_is_case_insensitive() {

@@ -67,6 +67,9 @@ pub struct Admin {
     pub readyz_checks_hub: bool,
     /// Where revocations are kept across restarts (without a fleet, the only copy).
     pub state_dir: Option<PathBuf>,
+    /// Host names (lowercase, exact) the admin listener answers for besides IP literals and
+    /// `localhost`: any other name in `Host` is refused, against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[hub]`: Hub's REST API base (`https://youtrack.example.com/hub`) and a bot's permanent
@@ -83,8 +86,17 @@ pub struct Hub {
 pub struct Fleet {
     /// `redis://` or `rediss://` URL; it may carry a password, so it is never logged whole.
     pub redis_url: Secret,
+    /// `redis_password_file`: the password Redis wants (AUTH, with the URL's user name if it
+    /// has one); never also in `redis_url`.
+    pub redis_password: Option<Secret>,
     /// The Pub/Sub channel; the set of revocations is kept under `{channel}:set`.
     pub channel: String,
+    /// `secret_file`: the fleet's shared HMAC key (at least 32 characters, the same on every
+    /// instance). Every message and stored entry is signed with it; nothing unsigned is used.
+    pub secret: Secret,
+    /// `previous_secret_file`: the key being rotated out. What it signed is still accepted
+    /// (and stored entries are signed again with `secret`); nothing new is signed with it.
+    pub previous_secret: Option<Secret>,
 }
 
 /// `[log]`.
@@ -118,6 +130,13 @@ pub struct Server {
     pub shutdown_timeout: Duration,
     /// Worker threads serving requests; `None`: one per CPU core.
     pub workers: Option<usize>,
+    /// Most connections one client (see `clients`) may hold open; trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// A request body that moves no byte for this long is cut (408).
+    pub request_body_timeout: Duration,
+    /// How addresses are grouped into clients, and which peers may name the client in
+    /// `X-Forwarded-For`.
+    pub clients: crate::client_addr::Clients,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +152,10 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// Most connections open to this upstream at once, idle ones included.
+    pub max_connections: usize,
+    /// How long a request may wait for a connection when `max_connections` are busy (503).
+    pub queue_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

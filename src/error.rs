@@ -69,6 +69,12 @@ pub enum GatewayError {
     /// The upstream sent no response head within `response_timeout`.
     #[error("upstream {upstream} did not answer in time")]
     UpstreamTimeout { upstream: String },
+    /// Every connection the upstream may have stayed busy for `queue_timeout`.
+    #[error("upstream {upstream} has no free connection")]
+    UpstreamBusy { upstream: String },
+    /// The request body made no progress for `server.request_body_timeout`.
+    #[error("the request body stopped arriving")]
+    RequestBodyTimeout,
 }
 
 impl GatewayError {
@@ -90,6 +96,8 @@ impl GatewayError {
             GatewayError::NoRoute => StatusCode::NOT_FOUND,
             GatewayError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             GatewayError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::UpstreamBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::RequestBodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -97,6 +105,7 @@ impl GatewayError {
     pub fn upstream_kind(&self) -> Option<&'static str> {
         match self {
             GatewayError::UpstreamTimeout { .. } => Some("timeout"),
+            GatewayError::UpstreamBusy { .. } => Some("saturated"),
             GatewayError::UpstreamFailed { cause, .. } => {
                 let connect = matches!(
                     cause.downcast_ref::<crate::forward::pool::SendError>(),
@@ -126,6 +135,8 @@ impl GatewayError {
             GatewayError::NoRoute => "not_found",
             GatewayError::UpstreamFailed { .. } => "bad_gateway",
             GatewayError::UpstreamTimeout { .. } => "gateway_timeout",
+            GatewayError::UpstreamBusy { .. } => "temporarily_unavailable",
+            GatewayError::RequestBodyTimeout => "request_timeout",
         }
     }
 
@@ -137,6 +148,7 @@ impl GatewayError {
                 "the upstream server did not answer in time".into()
             }
             GatewayError::AuthUnavailable(_) => "the token cannot be checked right now".into(),
+            GatewayError::UpstreamBusy { .. } => "the upstream server is busy".into(),
             other => other.to_string(),
         }
     }
@@ -176,7 +188,7 @@ impl GatewayError {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
-            GatewayError::AuthUnavailable(_) => {
+            GatewayError::AuthUnavailable(_) | GatewayError::UpstreamBusy { .. } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             }
             GatewayError::RateLimited(wait) => {

@@ -4,7 +4,7 @@
 //! ways; nothing is buffered whole. The path and query go out as the exact bytes that were
 //! checked, `Authorization` untouched: YouTrack authorizes the request again.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -110,7 +110,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(name: &str, config: &config::Upstream) -> Result<Upstream, TlsError> {
+    /// `body_timeout`: how long a request body may go without a byte (`server.request_body_timeout`).
+    pub fn new(
+        name: &str,
+        config: &config::Upstream,
+        body_timeout: Duration,
+    ) -> Result<Upstream, TlsError> {
         let https = config.url.scheme() == Some(&Scheme::HTTPS);
         let tls = tls::upstream_config(config.ca_file.as_deref(), https)?;
         let connector = connector(tls, config.connect_timeout);
@@ -122,7 +127,16 @@ impl Upstream {
         Ok(Upstream {
             name: name.into(),
             response_timeout: config.response_timeout,
-            pool: Pool::new(connector, target, POOL_IDLE_TIMEOUT),
+            pool: Pool::new(
+                connector,
+                target,
+                pool::Limits {
+                    idle_timeout: POOL_IDLE_TIMEOUT,
+                    max_connections: config.max_connections,
+                    queue_timeout: config.queue_timeout,
+                    body_timeout,
+                },
+            ),
         })
     }
 
@@ -156,15 +170,17 @@ pub fn connector(
 }
 
 /// Sends the request to `upstream` and returns its response, cleaned of hop-by-hop headers.
-/// `response_timeout`: the route's own limit for the response head, if it has one.
+/// `response_timeout`: the route's own limit for the response head, if it has one;
+/// `forwarded_for`: the `X-Forwarded-For` to send when the peer is a trusted proxy.
 pub async fn forward(
     upstream: &Upstream,
     mut request: Request<Incoming>,
     client: &ClientConn,
     request_id: &HeaderValue,
     response_timeout: Option<Duration>,
+    forwarded_for: Option<HeaderValue>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    let websocket = prepare_request(&mut request, client, request_id)?;
+    let websocket = prepare_request(&mut request, client, request_id, forwarded_for)?;
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
     *request.uri_mut() = origin_form(request.uri());
     *request.version_mut() = Version::HTTP_11;
@@ -172,6 +188,12 @@ pub async fn forward(
     let sent = tokio::time::timeout(limit, upstream.pool.send(request));
     let (mut response, lease) = match sent.await {
         Ok(Ok(sent)) => sent,
+        Ok(Err(pool::SendError::BodyStalled)) => return Err(GatewayError::RequestBodyTimeout),
+        Ok(Err(pool::SendError::Saturated(_))) => {
+            return Err(GatewayError::UpstreamBusy {
+                upstream: upstream.name.to_string(),
+            })
+        }
         Ok(Err(error)) => return Err(upstream.failed(error)),
         Err(_) => {
             return Err(GatewayError::UpstreamTimeout {
@@ -210,6 +232,7 @@ fn prepare_request(
     request: &mut Request<Incoming>,
     client: &ClientConn,
     request_id: &HeaderValue,
+    forwarded_for: Option<HeaderValue>,
 ) -> Result<bool, GatewayError> {
     let websocket = is_websocket_upgrade(request);
     let host = match request.headers().get(HOST) {
@@ -227,11 +250,32 @@ fn prepare_request(
         set_upgrade_headers(headers);
     }
     headers.insert(HOST, host.clone());
-    headers.insert(X_FORWARDED_FOR, client.forwarded_for.clone());
+    let forwarded_for = forwarded_for.unwrap_or_else(|| client.forwarded_for.clone());
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
     headers.insert(X_FORWARDED_PROTO, proto_header(client.https));
     headers.insert(X_FORWARDED_HOST, host);
     headers.insert(X_REQUEST_ID, request_id.clone());
     Ok(websocket)
+}
+
+/// A trusted proxy's `X-Forwarded-For` chain with the proxy itself appended: what the
+/// upstream gets instead of the peer alone. `None` when the chain cannot be sent on.
+pub fn appended_forwarded_for(headers: &HeaderMap, peer: IpAddr) -> Option<HeaderValue> {
+    let mut chain: Vec<u8> = Vec::new();
+    for value in headers.get_all(X_FORWARDED_FOR) {
+        chain.extend_from_slice(value.as_bytes());
+        chain.extend_from_slice(b", ");
+    }
+    chain.extend_from_slice(peer.to_string().as_bytes());
+    HeaderValue::from_bytes(&chain).ok()
+}
+
+/// Every `X-Forwarded-For` value of a request, in order.
+pub fn forwarded_for_values(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(X_FORWARDED_FOR)
+        .into_iter()
+        .map(HeaderValue::as_bytes)
 }
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -13,6 +13,7 @@
 //! - `demo`     — `hubgate demo`: simulator + gateway with ready-to-paste curl lines
 //! - `server`   — accept loop, limits, TLS, hyper-util auto connections, graceful shutdown
 //! - `activity` — per-connection last-activity clock for the idle timeout
+//! - `client_addr` — who the client is (trusted proxies, `X-Forwarded-For`) and address grouping
 //! - `proxy`    — `handle()`: the request path as named phases
 //! - `path`     — canonical-path check and route matching (pure, table-tested)
 //! - `forward`  — upstream pools, header hygiene, `X-Forwarded-*`, WebSocket upgrades
@@ -25,6 +26,7 @@ pub mod access;
 pub mod activity;
 pub mod admin;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod demo;
 pub mod error;

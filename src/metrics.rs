@@ -169,6 +169,7 @@ pub struct Metrics {
     revocations_applied: Family<SourceLabels, Counter>,
     revocation_propagation: Histogram,
     fleet_connected: Gauge,
+    fleet_rejected: Family<ReasonLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -208,6 +209,7 @@ impl Metrics {
             revocations_applied: Family::default(),
             revocation_propagation: latency_histogram(),
             fleet_connected: Gauge::default(),
+            fleet_rejected: Family::default(),
         };
         metrics.register();
         metrics
@@ -299,6 +301,12 @@ impl Metrics {
             "fleet_connected",
             "1 while the fleet's Redis is connected and its full set loaded, else 0",
             self.fleet_connected.clone(),
+        );
+        r.register(
+            "fleet_rejected",
+            "Fleet messages and stored entries ignored, by reason: unsigned, bad_signature \
+             (not signed with the fleet's key) or malformed",
+            self.fleet_rejected.clone(),
         );
         r.register(
             "build",
@@ -459,6 +467,13 @@ impl Metrics {
 
     pub fn fleet_connected(&self, connected: bool) {
         self.fleet_connected.set(i64::from(connected));
+    }
+
+    /// `reason`: `unsigned`, `bad_signature` or `malformed`.
+    pub fn fleet_rejected(&self, reason: &'static str) {
+        self.fleet_rejected
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn config_reload(&self, ok: bool) {

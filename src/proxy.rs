@@ -3,6 +3,7 @@
 //! `error.rs` and nowhere else.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub struct State {
     upstreams: HashMap<String, Upstream>,
     realm: String,
     max_headers: usize,
+    /// Address grouping and the trusted proxies that may name the client.
+    clients: crate::client_addr::Clients,
     access_log: bool,
     metrics: Arc<Metrics>,
 }
@@ -48,7 +51,10 @@ impl State {
         let upstreams = config
             .upstreams
             .iter()
-            .map(|(name, upstream)| Ok((name.clone(), Upstream::new(name, upstream)?)))
+            .map(|(name, upstream)| {
+                let body_timeout = config.server.request_body_timeout;
+                Ok((name.clone(), Upstream::new(name, upstream, body_timeout)?))
+            })
             .collect::<Result<_, TlsError>>()?;
         Ok(State {
             routes: RouteTable::new(config.routes.clone()),
@@ -61,6 +67,7 @@ impl State {
             upstreams,
             realm: config.server.realm.clone(),
             max_headers: config.server.max_headers,
+            clients: config.server.clients.clone(),
             access_log: config.log.access_log,
             metrics: common.metrics.clone(),
         })
@@ -103,6 +110,8 @@ pub struct BodyIdleTimeout(pub Duration);
 /// What handling a request found out, for its metrics and access line.
 #[derive(Default)]
 struct Note {
+    /// The client's address, once known (a trusted proxy may name it).
+    client: Option<IpAddr>,
     route: Option<Name>,
     upstream: Option<Name>,
     auth: Option<AuthOutcome>,
@@ -146,7 +155,7 @@ pub async fn handle(
     let record = uri.map(|uri| Record {
         started,
         request_id: request_id.clone(),
-        client: client.peer,
+        client: note.client.unwrap_or(client.peer.ip()),
         method,
         uri,
         route: note.route,
@@ -171,6 +180,17 @@ async fn process(
     request_id: &HeaderValue,
     note: &mut Note,
 ) -> Result<Response<GatewayBody>, GatewayError> {
+    let peer = client.peer.ip();
+    let (client_ip, forwarded_for) = if state.clients.is_trusted(peer) {
+        let headers = request.headers();
+        let named = state
+            .clients
+            .client(peer, forward::forwarded_for_values(headers));
+        (named, forward::appended_forwarded_for(headers, peer))
+    } else {
+        (peer, None)
+    };
+    note.client = Some(client_ip);
     let route = select_route(state, &request)?;
     note.route = Some(route.prefix.clone());
     forward::check_headers(request.headers(), state.max_headers)?;
@@ -184,7 +204,7 @@ async fn process(
             credential,
             request.method(),
             request.uri().query(),
-            client.peer.ip(),
+            state.clients.key(client_ip),
             &mut note.trace,
         )
         .await;
@@ -207,6 +227,7 @@ async fn process(
         client,
         request_id,
         route.response_timeout,
+        forwarded_for,
     )
     .await;
     note.upstream_time = Some(asked.elapsed());

@@ -5,8 +5,9 @@
 //! accepted, each request the routes and token checking current when it arrives (`live`).
 //! The admin listener (`admin`) runs beside it, through the drain.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -112,6 +113,27 @@ struct Shared {
     /// per interval, not one per connection, when a flood hits the limit.
     refused: AtomicU64,
     refused_logged: Mutex<Option<Instant>>,
+    /// Open connections by client (address grouped by prefix), for
+    /// `server.max_connections_per_address`; trusted proxies are not counted.
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One counted connection of a client; dropping it gives the slot back.
+struct ClientSlot {
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    key: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut counts = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Server {
@@ -135,6 +157,7 @@ impl Server {
             connections: Arc::new(Semaphore::new(max_connections)),
             refused: AtomicU64::new(0),
             refused_logged: Mutex::new(None),
+            per_client: Arc::default(),
         };
         Ok(Server {
             listener,
@@ -220,7 +243,11 @@ impl Server {
 
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
         let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
-            self.shared.refused(peer);
+            self.shared.refused(peer, "max_connections");
+            return;
+        };
+        let Some(slot) = self.shared.client_slot(peer.ip()) else {
+            self.shared.refused(peer, "max_connections_per_address");
             return;
         };
         let shared = self.shared.clone();
@@ -229,6 +256,7 @@ impl Server {
         tokio::spawn(async move {
             shared.clone().serve(stream, peer, phase).await;
             shared.live.metrics().connection_closed();
+            drop(slot);
             drop(permit);
         });
     }
@@ -251,7 +279,28 @@ impl Drop for AbortOnDrop {
 }
 
 impl Shared {
-    fn refused(&self, peer: SocketAddr) {
+    /// A slot for one more connection of this peer's client, or `None` when the client holds
+    /// `max_connections_per_address` already. Trusted proxies carry many clients: uncounted.
+    fn client_slot(&self, peer: IpAddr) -> Option<Option<ClientSlot>> {
+        let generation = self.live.current();
+        let server = &generation.config.server;
+        if server.clients.is_trusted(peer) {
+            return Some(None);
+        }
+        let key = server.clients.key(peer);
+        let mut counts = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(key).or_insert(0);
+        if *count >= server.max_connections_per_address {
+            return None;
+        }
+        *count += 1;
+        Some(Some(ClientSlot {
+            per_client: self.per_client.clone(),
+            key,
+        }))
+    }
+
+    fn refused(&self, peer: SocketAddr, limit: &'static str) {
         self.live.metrics().connection_refused();
         let count = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         let Ok(mut logged) = self.refused_logged.lock() else {
@@ -260,7 +309,7 @@ impl Shared {
         let now = Instant::now();
         if logged.is_none_or(|at| now.duration_since(at) >= REFUSED_LOG_INTERVAL) {
             *logged = Some(now);
-            tracing::warn!(%peer, refused_total = count, "max_connections reached, connection refused");
+            tracing::warn!(%peer, refused_total = count, limit, "connection limit reached, connection refused");
         }
     }
 
@@ -356,6 +405,7 @@ impl Shared {
             }
         });
         let idle = generation.config.server.idle_timeout;
+        let first_request_by = Instant::now() + generation.config.server.header_read_timeout;
         let connection = generation
             .http
             .serve_connection_with_upgrades(TokioIo::new(io), service);
@@ -374,6 +424,10 @@ impl Shared {
                         tracing::debug!(peer = %client.peer, %error, "connection ended with an error");
                     }
                     break;
+                }
+                _ = activity.first_request_missing(first_request_by) => {
+                    tracing::debug!(peer = %client.peer, "no request within header_read_timeout");
+                    return;
                 }
                 _ = phase.wait_for(|phase| *phase >= next) => {
                     if closing {

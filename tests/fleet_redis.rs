@@ -2,7 +2,9 @@
 //! when it is not installed, unless `HUBGATE_REQUIRE_REDIS=1`).
 //!
 //! - `fleet`: the `revocation::fleet` module on its own — instances as `Fleet`s with a
-//!   recording `Sink`: propagation, the full set at (re)connect, losing and regaining Redis.
+//!   recording `Sink`: propagation, the full set at (re)connect, losing and regaining Redis;
+//!   and what whoever can write to the fleet's Redis without its key tries: forged messages
+//!   and stored entries (written with raw commands), keys being rotated, Redis passwords.
 //! - `gateways`: whole gateways in this process, each started from its own configuration
 //!   file with `[admin] token_file` and `[fleet]` on one Redis and one channel, with the
 //!   simulator as YouTrack and Hub: a revocation posted to one instance is enforced by all,
@@ -42,6 +44,100 @@ mod fleet {
     use super::PATIENCE;
 
     const CHANNEL: &str = "hubgate:revocations";
+    /// The fleet's key.
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    /// The key before the last rotation.
+    const OLD_KEY: &str = "fedcba9876543210fedcba9876543210";
+    /// A key no instance knows.
+    const FOREIGN_KEY: &str = "not-the-fleet-key-not-the-fleet-key";
+    const UNSIGNED: &str = r#"hubgate_fleet_rejected_total{reason="unsigned"}"#;
+    const BAD_SIGNATURE: &str = r#"hubgate_fleet_rejected_total{reason="bad_signature"}"#;
+    const MALFORMED: &str = r#"hubgate_fleet_rejected_total{reason="malformed"}"#;
+
+    fn fleet_config(url: &str, secret: &str, previous: Option<&str>) -> FleetConfig {
+        FleetConfig {
+            redis_url: Secret::new(url),
+            redis_password: None,
+            channel: CHANNEL.to_owned(),
+            secret: Secret::new(secret),
+            previous_secret: previous.map(Secret::new),
+        }
+    }
+
+    /// What the module documents as signed, written out here independently: HMAC-SHA-256 of
+    /// "hubgate fleet v1", the kind, the channel and the JSON, each after its length (8 bytes,
+    /// big-endian); the MAC goes into the JSON as its last member, `mac`, in hex.
+    fn signed(key: &str, kind: &str, json: &str) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+        let mut input = Vec::new();
+        for part in [
+            b"hubgate fleet v1".as_slice(),
+            kind.as_bytes(),
+            CHANNEL.as_bytes(),
+            json.as_bytes(),
+        ] {
+            input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            input.extend_from_slice(part);
+        }
+        let tag = ring::hmac::sign(&key, &input);
+        let mac: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let open = json.strip_suffix('}').expect("a JSON object");
+        format!(r#"{open},"mac":"{mac}"}}"#)
+    }
+
+    /// A put message as hubgate writes it, without its `mac`.
+    fn put_json(revocation: &Revocation) -> String {
+        let revocation = serde_json::to_string(revocation).expect("JSON");
+        format!(
+            r#"{{"op":"put","revocation":{revocation},"published_us":{}}}"#,
+            now_us()
+        )
+    }
+
+    /// A delete message as hubgate writes it, without its `mac`.
+    fn delete_json(id: &str) -> String {
+        format!(
+            r#"{{"op":"delete","id":"{id}","published_us":{}}}"#,
+            now_us()
+        )
+    }
+
+    fn now_us() -> u128 {
+        let now = SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.expect("time").as_micros()
+    }
+
+    /// A plain connection to the fleet's Redis, as anyone who can reach it has: no key.
+    struct Raw(redis::aio::MultiplexedConnection);
+
+    impl Raw {
+        async fn connect(url: &str) -> Raw {
+            let client = redis::Client::open(url).expect("client");
+            let connection = client.get_multiplexed_async_connection().await;
+            Raw(connection.expect("connect"))
+        }
+
+        async fn publish(&mut self, payload: &str) {
+            let mut publish = redis::cmd("PUBLISH");
+            publish.arg(CHANNEL).arg(payload);
+            publish
+                .query_async::<()>(&mut self.0)
+                .await
+                .expect("PUBLISH");
+        }
+
+        async fn hset(&mut self, field: &str, value: &str) {
+            let mut hset = redis::cmd("HSET");
+            hset.arg(format!("{CHANNEL}:set")).arg(field).arg(value);
+            hset.query_async::<()>(&mut self.0).await.expect("HSET");
+        }
+
+        async fn hget(&mut self, field: &str) -> Option<String> {
+            let mut hget = redis::cmd("HGET");
+            hget.arg(format!("{CHANNEL}:set")).arg(field);
+            hget.query_async(&mut self.0).await.expect("HGET")
+        }
+    }
 
     /// One call the fleet made on a sink (ids only: enough to check order and content).
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,15 +222,16 @@ mod fleet {
     }
 
     impl Instance {
-        /// Started on `url`; not waited for.
+        /// Started on `url` with the fleet's key; not waited for.
         fn start(url: &str) -> Instance {
-            let config = FleetConfig {
-                redis_url: Secret::new(url),
-                channel: CHANNEL.to_owned(),
-            };
+            Instance::start_with(&fleet_config(url, KEY, None))
+        }
+
+        /// Started with `config`; not waited for.
+        fn start_with(config: &FleetConfig) -> Instance {
             let sink = Arc::new(Recorder::default());
             let metrics = Arc::new(Metrics::new());
-            let fleet = Fleet::start(&config, sink.clone(), metrics.clone());
+            let fleet = Fleet::start(config, sink.clone(), metrics.clone());
             Instance {
                 fleet,
                 sink,
@@ -166,6 +263,15 @@ mod fleet {
 
         fn metric_line(&self, line: &str) -> bool {
             self.metrics.render(0, 0, 0).lines().any(|l| l == line)
+        }
+
+        /// The value of the counter `series` (0 when it has not been counted yet).
+        fn count(&self, series: &str) -> u64 {
+            let text = self.metrics.render(0, 0, 0);
+            let value = text
+                .lines()
+                .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
+            value.map_or(0, |value| value.parse().expect("a count"))
         }
     }
 
@@ -346,49 +452,220 @@ mod fleet {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn malformed_set_entries_and_messages_are_skipped() {
-        let Some(()) = require_redis("malformed_set_entries_and_messages_are_skipped") else {
+    async fn forged_withdrawals_and_revocations_are_ignored_by_every_instance_and_counted() {
+        let test = "forged_withdrawals_and_revocations_are_ignored_by_every_instance_and_counted";
+        let Some(()) = require_redis(test) else {
             return;
         };
         let redis = RedisServer::start().await;
-        let good = login("alice");
-        let client = redis::Client::open(redis.url()).expect("client");
-        let mut raw = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect");
-        let key = format!("{CHANNEL}:set");
-        let entries = [
-            (good.id.as_str(), serde_json::to_string(&good).unwrap()),
-            ("0000000000000bad", "{not json".to_owned()),
-            ("0000000000000odd", serde_json::to_string(&good).unwrap()),
-        ];
-        for (field, value) in entries {
-            let mut hset = redis::cmd("HSET");
-            hset.arg(&key).arg(field).arg(value);
-            hset.query_async::<()>(&mut raw).await.expect("HSET");
-        }
-
         let a = Instance::loaded(&redis).await;
-        assert_eq!(a.sink.calls(), [Call::ReplaceAll(vec![good.id.clone()])]);
+        let b = Instance::loaded(&redis).await;
+        let leaked = login("mallory");
+        propagate(&a, &b, &leaked).await;
+        let before = [Call::ReplaceAll(vec![]), Call::Put(leaked.id.clone())];
+        a.sink.wait_for(&before).await;
 
-        for junk in [
-            "not json",
-            r#"{"op":"put","revocation":{"id":"x y","login":"a","created":1}}"#,
-            r#"{"op":"rename","id":"abc","published_us":1}"#,
-        ] {
-            let mut publish = redis::cmd("PUBLISH");
-            publish.arg(CHANNEL).arg(junk);
-            publish.query_async::<()>(&mut raw).await.expect("PUBLISH");
+        // Whoever can write to Redis, without the key: withdraw the revocation (exactly what
+        // a withdrawal publishes), and lock alice out; unsigned, then signed with a key of
+        // their own, then with a MAC copied from a genuine message of another change.
+        let mut raw = Raw::connect(&redis.url()).await;
+        let lockout = login("alice");
+        let genuine = signed(KEY, "message", &delete_json("00000000000000aa"));
+        let stolen_mac = &genuine[genuine.len() - 67..];
+        let forged_withdrawal = delete_json(&leaked.id);
+        let forgeries = [
+            forged_withdrawal.clone(),
+            put_json(&lockout),
+            signed(FOREIGN_KEY, "message", &forged_withdrawal),
+            signed(FOREIGN_KEY, "message", &put_json(&lockout)),
+            format!(
+                "{},\"mac\":{stolen_mac}",
+                forged_withdrawal.strip_suffix('}').unwrap()
+            ),
+            // A genuine stored entry (any reader of Redis has those) is no message.
+            signed(KEY, "entry", &serde_json::to_string(&lockout).unwrap()),
+        ];
+        for forgery in &forgeries {
+            raw.publish(forgery).await;
         }
+        // A genuine change after them: once it is applied, so would they have been.
         let next = login("bob");
         a.fleet.put(&next).await.expect("put");
         let expected = [
-            Call::ReplaceAll(vec![good.id.clone()]),
+            before[0].clone(),
+            before[1].clone(),
             Call::Put(next.id.clone()),
         ];
-        a.sink.wait_for(&expected).await;
-        assert!(a.metric_line(r#"hubgate_revocations_applied_total{source="fleet"} 1"#));
+        for instance in [&a, &b] {
+            instance.sink.wait_for(&expected).await;
+            assert_eq!(instance.count(UNSIGNED), 2);
+            assert_eq!(instance.count(BAD_SIGNATURE), 3);
+            assert_eq!(instance.count(MALFORMED), 1);
+            assert!(instance.metric_line(r#"hubgate_revocations_applied_total{source="fleet"} 2"#));
+        }
+        // The forged withdrawal removed nothing from the store either.
+        assert!(raw.hget(&leaked.id).await.is_some());
+
+        // The same changes signed with the fleet's key are applied: only the key was missing.
+        raw.publish(&signed(KEY, "message", &forged_withdrawal))
+            .await;
+        raw.publish(&signed(KEY, "message", &put_json(&lockout)))
+            .await;
+        let signed_too = [
+            expected[0].clone(),
+            expected[1].clone(),
+            expected[2].clone(),
+            Call::Delete(leaked.id.clone()),
+            Call::Put(lockout.id.clone()),
+        ];
+        a.sink.wait_for(&signed_too).await;
+        b.sink.wait_for(&signed_too).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsigned_mis_signed_and_malformed_stored_entries_are_ignored_at_load() {
+        let test = "unsigned_mis_signed_and_malformed_stored_entries_are_ignored_at_load";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let redis = RedisServer::start().await;
+        let a = Instance::loaded(&redis).await;
+        let good = login("alice");
+        a.fleet.put(&good).await.expect("put");
+
+        // Written straight into the stored hash, as anyone who can reach Redis can.
+        let mut raw = Raw::connect(&redis.url()).await;
+        let (unsigned, foreign, moved) = (login("bob"), login("carol"), login("dave"));
+        let json = |r: &Revocation| serde_json::to_string(r).unwrap();
+        raw.hset(&unsigned.id, &json(&unsigned)).await;
+        raw.hset(&foreign.id, &signed(FOREIGN_KEY, "entry", &json(&foreign)))
+            .await;
+        // A genuine entry under another id, a genuine message in place of an entry, junk.
+        raw.hset("00000000000000dd", &signed(KEY, "entry", &json(&moved)))
+            .await;
+        raw.hset(&moved.id, &signed(KEY, "message", &json(&moved)))
+            .await;
+        raw.hset("0000000000000bad", "{not json").await;
+
+        let c = Instance::loaded(&redis).await;
+        assert_eq!(c.sink.calls(), [Call::ReplaceAll(vec![good.id.clone()])]);
+        assert_eq!(c.count(UNSIGNED), 1);
+        assert_eq!(c.count(BAD_SIGNATURE), 2);
+        assert_eq!(c.count(MALFORMED), 2);
+        assert!(c.metric_line("hubgate_fleet_connected 1"));
+        // Ignored, not deleted: an instance that enforces one of those ids publishes it again.
+        assert!(raw.hget(&unsigned.id).await.is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn while_keys_rotate_the_previous_key_is_accepted_and_an_unknown_one_is_not() {
+        let test = "while_keys_rotate_the_previous_key_is_accepted_and_an_unknown_one_is_not";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let redis = RedisServer::start().await;
+        let mut raw = Raw::connect(&redis.url()).await;
+        // Before the rotation: the fleet's key is OLD_KEY.
+        let old = Instance::start_with(&fleet_config(&redis.url(), OLD_KEY, None));
+        old.wait_loaded().await;
+        let before = login("alice");
+        old.fleet.put(&before).await.expect("put");
+        let stored_before = raw.hget(&before.id).await.expect("stored");
+        let entry = serde_json::to_string(&before).unwrap();
+        assert_eq!(stored_before, signed(OLD_KEY, "entry", &entry));
+
+        // An instance restarted with the new key, the old one as previous: it loads what the
+        // old key signed, and signs the stored entry again with the new key.
+        let rotating = Instance::start_with(&fleet_config(&redis.url(), KEY, Some(OLD_KEY)));
+        rotating.wait_loaded().await;
+        assert_eq!(
+            rotating.sink.calls(),
+            [Call::ReplaceAll(vec![before.id.clone()])]
+        );
+        let deadline = Instant::now() + PATIENCE;
+        while raw.hget(&before.id).await.as_deref() != Some(&signed(KEY, "entry", &entry)) {
+            assert!(Instant::now() < deadline, "the entry is not signed again");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        // Messages from an instance not restarted yet (old key) are still applied; its own
+        // messages are signed with the new key; a key nobody configured is refused.
+        let from_old = login("bob");
+        old.fleet.put(&from_old).await.expect("put");
+        let foreign = Instance::start_with(&fleet_config(&redis.url(), FOREIGN_KEY, None));
+        foreign.wait_loaded().await;
+        let from_foreign = login("carol");
+        foreign.fleet.put(&from_foreign).await.expect("put");
+        let from_rotating = login("dave");
+        rotating.fleet.put(&from_rotating).await.expect("put");
+        let expected = [
+            Call::ReplaceAll(vec![before.id.clone()]),
+            Call::Put(from_old.id.clone()),
+            Call::Put(from_rotating.id.clone()),
+        ];
+        rotating.sink.wait_for(&expected).await;
+        assert_eq!(rotating.count(BAD_SIGNATURE), 1, "the unknown key's put");
+        assert_eq!(rotating.count(UNSIGNED), 0);
+
+        // Once every instance has the new key and the set is signed again, the previous key
+        // can go: an instance with the new key alone loads the whole set...
+        let new = Instance::start_with(&fleet_config(&redis.url(), KEY, None));
+        new.wait_loaded().await;
+        let Call::ReplaceAll(loaded) = &new.sink.calls()[0] else {
+            panic!("{:?}", new.sink.calls())
+        };
+        // ...but what was stored by an instance still on the old key, or on an unknown key,
+        // only once that instance has the new key too (it then publishes it again).
+        let mut signed_with_new_key = vec![before.id.clone(), from_rotating.id.clone()];
+        signed_with_new_key.sort();
+        assert_eq!(loaded, &signed_with_new_key);
+        assert_eq!(
+            new.count(BAD_SIGNATURE),
+            2,
+            "bob (old key) and carol (unknown)"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_redis_password_comes_from_its_file() {
+        let Some(()) = require_redis("the_redis_password_comes_from_its_file") else {
+            return;
+        };
+        const PASSWORD: &str = "r3dis-pa55word";
+        let redis = RedisServer::start_with_password(PASSWORD).await;
+        let mut with_password = fleet_config(&redis.url(), KEY, None);
+        with_password.redis_password = Some(Secret::new(PASSWORD));
+        let a = Instance::start_with(&with_password);
+        a.wait_loaded().await;
+        assert_eq!(a.fleet.status(), FleetStatus::Connected);
+        let revocation = login("alice");
+        a.fleet
+            .put(&revocation)
+            .await
+            .expect("put with the password");
+        let mut raw = Raw::connect(&redis.url_with_password()).await;
+        assert!(raw.hget(&revocation.id).await.is_some());
+
+        let mut wrong = with_password.clone();
+        wrong.redis_password = Some(Secret::new("not-the-password"));
+        for config in [fleet_config(&redis.url(), KEY, None), wrong] {
+            let b = Instance::start_with(&config);
+            let status = b
+                .wait_status(|s| matches!(s, FleetStatus::Disconnected { .. }))
+                .await;
+            println!("fleet: Redis with requirepass, without the right password: {status:?}");
+            let shown = format!("{status:?}");
+            assert!(
+                !shown.contains(PASSWORD) && !shown.contains("not-the-password"),
+                "{shown}"
+            );
+            assert!(b.sink.calls().is_empty());
+            let refused = b.fleet.put(&login("bob")).await;
+            assert!(
+                matches!(refused, Err(FleetError::Unavailable(_))),
+                "{refused:?}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,6 +710,8 @@ mod gateways {
     use super::{GATEWAY_PATIENCE, HELD};
 
     const ADMIN_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+    /// The fleet's key, in every instance's `fleet.secret_file`.
+    const FLEET_KEY: &str = "a-fleet-key-of-at-least-32-characters";
     /// Every instance of a test's fleet uses this channel (and so `{CHANNEL}:set`).
     const CHANNEL: &str = "hubgate:fleet-test";
     const INVALID: &str = "Bearer realm=\"youtrack\", error=\"invalid_token\"";
@@ -453,6 +732,7 @@ mod gateways {
         async fn start() -> Rig {
             let dir = tempfile::tempdir().expect("a temporary directory");
             std::fs::write(dir.path().join("admin-token"), ADMIN_TOKEN).expect("token file");
+            std::fs::write(dir.path().join("fleet-key"), format!("{FLEET_KEY}\n")).expect("key");
             Rig {
                 sim: Sim::start().await.expect("simulator"),
                 dir,
@@ -461,13 +741,28 @@ mod gateways {
         }
 
         /// Writes the next instance's configuration file: the test configuration in front of
-        /// the simulator, the admin token, and `[fleet]` on `redis_url` and [`CHANNEL`].
+        /// the simulator, the admin token, and `[fleet]` on `redis_url` and [`CHANNEL`] with
+        /// the fleet's key.
         fn config_file(&mut self, redis_url: &str) -> PathBuf {
+            self.config_file_with(redis_url, "", "")
+        }
+
+        /// Like [`Rig::config_file`], with `admin_extra` lines in `[admin]` and `fleet_extra`
+        /// lines in `[fleet]`.
+        fn config_file_with(
+            &mut self,
+            redis_url: &str,
+            admin_extra: &str,
+            fleet_extra: &str,
+        ) -> PathBuf {
             self.started += 1;
             let token_file = self.dir.path().join("admin-token");
-            let admin = format!("[admin]\ntoken_file = {token_file:?}\n");
-            let fleet =
-                format!("\n[fleet]\nredis_url = \"{redis_url}\"\nchannel = \"{CHANNEL}\"\n");
+            let admin = format!("[admin]\ntoken_file = {token_file:?}\n{admin_extra}");
+            let key_file = self.dir.path().join("fleet-key");
+            let fleet = format!(
+                "\n[fleet]\nredis_url = \"{redis_url}\"\nchannel = \"{CHANNEL}\"\n\
+                 secret_file = {key_file:?}\n{fleet_extra}"
+            );
             let text = config_text(self.sim.addr(), "").replace("[admin]\n", &admin) + &fleet;
             let path = self
                 .dir
@@ -993,5 +1288,134 @@ mod gateways {
             );
             assert_token_passes(gateway, "once ready", &token).await;
         }
+    }
+
+    /// What the fleet's Redis gets from whoever can write to it (no key needed): a raw
+    /// PUBLISH on the channel.
+    async fn forge(redis: &RedisServer, payload: &str) {
+        let client = redis::Client::open(redis.url()).expect("client");
+        let mut raw = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(CHANNEL).arg(payload);
+        publish.query_async::<()>(&mut raw).await.expect("PUBLISH");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn forged_messages_change_nothing_on_any_instance_nor_in_its_state_file() {
+        let test = "forged_messages_change_nothing_on_any_instance_nor_in_its_state_file";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let redis = RedisServer::start().await;
+        let mut rig = Rig::start().await;
+        let mut instances = Vec::new();
+        let mut state_dirs = Vec::new();
+        for n in 1..=2 {
+            let dir = rig.dir.path().join(format!("state-{n}"));
+            std::fs::create_dir(&dir).expect("state dir");
+            let path = rig.config_file_with(&redis.url(), &format!("state_dir = {dir:?}\n"), "");
+            let gateway = Gateway::from_file(&path).await;
+            wait_readyz(&gateway, "a new instance becomes ready", |status, _| {
+                status == 200
+            })
+            .await;
+            instances.push(gateway);
+            state_dirs.push(dir);
+        }
+        let [one, two] = &instances[..] else {
+            unreachable!()
+        };
+        // Both tokens are alice's.
+        let (leaked, valid, later) = (rig.token(), rig.token(), rig.token());
+        let created = revoke_token(one, &leaked, "leaked").await;
+        let id = created["revocation"]["id"].as_str().expect("id").to_owned();
+        applied_from_fleet(two, 1.0).await;
+        let state_file = |n: usize| {
+            let path = state_dirs[n].join(hubgate::revocation::state::FILE_NAME);
+            std::fs::read_to_string(path).expect("the state file")
+        };
+        // The counter is raised as the change is handed over; the file is written right after.
+        let deadline = Instant::now() + GATEWAY_PATIENCE;
+        while !(0..2).all(|n| state_file(n).contains(&id)) {
+            assert!(
+                Instant::now() < deadline,
+                "the revocation is not in both state files"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        // What a withdrawal publishes, and a revocation locking alice out, from someone who
+        // can write to Redis but holds no key.
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_micros();
+        let withdrawal = json!({"op": "delete", "id": id, "published_us": now_us});
+        let forged_id = "00000000f0f0f0f0";
+        let lockout = json!({
+            "op": "put",
+            "revocation": {"id": forged_id, "login": "alice", "created": 1, "expires": null},
+            "published_us": now_us,
+        });
+        forge(&redis, &withdrawal.to_string()).await;
+        forge(&redis, &lockout.to_string()).await;
+
+        // A genuine revocation published after the forgeries: once both instances have it,
+        // they have seen the forgeries too (a channel keeps its order).
+        revoke_token(one, &later, "a barrier").await;
+        for (n, gateway) in [(1, one), (2, two)] {
+            let (text, _) = wait_metrics(gateway, "the genuine revocation applied", |text| {
+                sample(text, APPLIED_FROM_FLEET) >= 2.0 && sample(text, ACTIVE) == 2.0
+            })
+            .await;
+            let instance = format!("instance {n}, after the forgeries");
+            let kept = state_file(n - 1);
+            assert!(
+                kept.contains(&id),
+                "{instance}: withdrawn from the state file"
+            );
+            assert!(
+                !kept.contains(forged_id),
+                "{instance}: the forgery was saved"
+            );
+            assert_token_refused(gateway, &instance, &leaked).await;
+            assert_token_refused(gateway, &instance, &later).await;
+            assert_token_passes(gateway, &instance, &valid).await;
+            assert_eq!(
+                sample(&text, "hubgate_fleet_rejected_total{reason=\"unsigned\"}"),
+                2.0,
+                "{instance}: the forgeries are not counted:\n{}",
+                fleet_lines(&text)
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_gateway_reads_the_redis_password_from_redis_password_file() {
+        let test = "a_gateway_reads_the_redis_password_from_redis_password_file";
+        let Some(()) = require_redis(test) else {
+            return;
+        };
+        let redis = RedisServer::start_with_password("fleet-redis-pa55").await;
+        let mut rig = Rig::start().await;
+        let password_file = rig.dir.path().join("redis-password");
+        std::fs::write(&password_file, "fleet-redis-pa55\n").expect("password file");
+        let fleet = format!("redis_password_file = {password_file:?}\n");
+        let path = rig.config_file_with(&redis.url(), "", &fleet);
+        let gateway = Gateway::from_file(&path).await;
+        wait_readyz(
+            &gateway,
+            "ready with the password from its file",
+            |status, _| status == 200,
+        )
+        .await;
+        let token = rig.token();
+        let created = revoke_token(&gateway, &token, "leaked").await;
+        assert_eq!(created["fleet"], "published", "{created}");
+        applied_from_fleet(&gateway, 1.0).await;
+        assert_token_refused(&gateway, "with AUTH from the file", &token).await;
     }
 }

@@ -87,7 +87,9 @@ async fn the_breaker_fails_fast_after_consecutive_failures_then_lets_one_probe_t
         assert_eq!(with_token(&gateway, &token()).await.status, 503);
     }
     let asked = sim.total_probes();
-    assert_eq!(asked, u64::from(BREAKER_FAILURES));
+    // One more: the request without a credential that tells a failing Hub from an error only
+    // some tokens provoke (made once, its answer reused for a second).
+    assert_eq!(asked, u64::from(BREAKER_FAILURES) + 1);
     let waiting = token();
     let answer = with_token(&gateway, &waiting).await;
     assert_eq!(answer.status, 503);

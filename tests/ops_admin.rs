@@ -1,10 +1,11 @@
 //! The admin listener in-process: exact metric values after a scripted mix of requests,
 //! readiness through a drain and with `readyz_checks_hub`, the admin token on `POST /reload`,
-//! and what a reload keeps (the verdict cache) and drops (when cache settings change).
+//! what a reload keeps (the verdict cache) and drops (when cache settings change), the Host
+//! rule against DNS rebinding, and the per-client connection bound.
 
 mod support;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use hubgate::sim::{HubFault, Sim, HUB_SERVICE_ID};
@@ -126,7 +127,9 @@ async fn metrics_count_a_scripted_mix_exactly() {
             ("hubgate_config_reloads_total{result=\"success\"}", 0.0),
         ],
     );
-    assert_eq!(sim.total_probes(), 6, "one probe per miss");
+    // One probe per miss, and one credential-less request after Hub's error answer (does Hub
+    // fail every request, or only that token's?).
+    assert_eq!(sim.total_probes(), 7, "misses and one health check");
     assert!(text.contains("hubgate_build_info{version=\""), "{text}");
     for token in [&youtrack, &hub_only, &failing] {
         assert!(!text.contains(token.as_str()), "a token in the metrics");
@@ -324,7 +327,7 @@ async fn one_client_holds_at_most_eight_admin_connections() {
         .await
         .expect("connect");
     let _ = ninth
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await;
     let mut buf = [0u8; 64];
     let read = ninth.read(&mut buf).await;
@@ -347,15 +350,231 @@ async fn one_client_holds_at_most_eight_admin_connections() {
     assert_eq!(status.expect("the freed slot came back"), 200);
 }
 
-/// `GET /healthz`, or `None` if the connection was closed without an answer.
+/// `GET /healthz` from 127.0.0.1, or `None` if the connection was closed without an answer.
 async fn get_admin_checked(gateway: &Gateway) -> Option<u16> {
+    get_admin_from(gateway, Ipv4Addr::LOCALHOST).await
+}
+
+/// `GET /healthz` from `source`, or `None` if the connection was closed without an answer.
+async fn get_admin_from(gateway: &Gateway, source: Ipv4Addr) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(gateway.admin).await.ok()?;
+    let mut stream = connect_from(source, gateway.admin).await.ok()?;
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).await.ok()?;
     text.get(9..12)?.parse().ok()
+}
+
+/// A connection to `to` from `source` (any 127.0.0.0/8 address works on Linux loopback).
+async fn connect_from(source: Ipv4Addr, to: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    socket.connect(to).await
+}
+
+/// Every loopback address is one client: eight connections from 127.0.0.2 to 127.0.0.9 use
+/// up the per-client bound, so a ninth from 127.0.0.10 or 127.0.0.1 is closed at once.
+#[tokio::test]
+async fn all_of_loopback_counts_as_one_admin_client() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = support::Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let mut held = Vec::new();
+    for last in 2..=9 {
+        let source = Ipv4Addr::new(127, 0, 0, last);
+        let mut stream = connect_from(source, gateway.admin)
+            .await
+            .unwrap_or_else(|e| panic!("connect from {source}: {e}"));
+        // A request head never finished: the connection holds its slot.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        held.push(stream);
+    }
+    for last in [10, 1] {
+        let source = Ipv4Addr::new(127, 0, 0, last);
+        let served = get_admin_from(&gateway, source).await;
+        assert_eq!(served, None, "a ninth loopback connection from {source}");
+    }
+
+    drop(held.pop());
+    let freed = async {
+        loop {
+            if let Some(status) = get_admin_from(&gateway, Ipv4Addr::new(127, 0, 0, 10)).await {
+                return status;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), freed).await;
+    assert_eq!(status.expect("the freed slot came back"), 200);
+}
+
+/// Writes `request` to the admin listener and reads the whole answer (the server closes).
+async fn admin_raw(gateway: &Gateway, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(gateway.admin)
+        .await
+        .expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("the admin listener closed the connection")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// `GET path` on the admin listener with the given header lines (each ending in CRLF),
+/// asking the server to close afterwards; the status code and the body.
+async fn admin_with(gateway: &Gateway, version: &str, path: &str, headers: &str) -> (u16, String) {
+    let request = format!("GET {path} {version}\r\n{headers}Connection: close\r\n\r\n");
+    let answer = admin_raw(gateway, &request).await;
+    let status = answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A DNS-rebinding page in an operator's browser sends the admin listener its own name in
+/// `Host`: that is refused (421) on every endpoint, so the page reads neither `/metrics` nor
+/// `/readyz`; a missing, repeated or malformed `Host` is a 400; IP literals and `localhost`
+/// are answered.
+#[tokio::test]
+async fn admin_answers_only_requests_addressed_to_an_ip_or_localhost() {
+    let upstream = support::Upstream::start().await;
+    let gateway = Gateway::in_front_of(&upstream).await;
+    let port = gateway.admin.port();
+    for path in [
+        "/metrics",
+        "/readyz",
+        "/healthz",
+        "/revocations",
+        "/nothing",
+    ] {
+        for host in [format!("rebound.example:{port}"), "Rebound.Example".into()] {
+            let (status, body) =
+                admin_with(&gateway, "HTTP/1.1", path, &format!("Host: {host}\r\n")).await;
+            assert_eq!(status, 421, "{path} for {host}: {body}");
+            assert!(body.contains("admin.allowed_hosts"), "{body}");
+            assert!(
+                !body.contains("hubgate_") && !body.contains("ready"),
+                "{body}"
+            );
+        }
+    }
+    let absolute = format!("http://rebound.example:{port}/metrics");
+    let bad = [
+        ("HTTP/1.1", "/metrics", String::new()),
+        (
+            "HTTP/1.1",
+            "/metrics",
+            "Host: 127.0.0.1\r\nHost: rebound.example\r\n".into(),
+        ),
+        (
+            "HTTP/1.1",
+            "/metrics",
+            format!("Host: 127.0.0.1:{port}x\r\n"),
+        ),
+        ("HTTP/1.1", &absolute, format!("Host: 127.0.0.1:{port}\r\n")),
+    ];
+    for (version, target, headers) in &bad {
+        let (status, body) = admin_with(&gateway, version, target, headers).await;
+        assert_eq!(status, 400, "{target} with {headers:?}: {body}");
+        assert!(!body.contains("hubgate_"), "{body}");
+    }
+    let (status, _) = admin_with(&gateway, "HTTP/1.0", &absolute, "").await;
+    assert_eq!(status, 421, "HTTP/1.0 addressed to a name");
+
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".into(),
+        format!("LocalHost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, body) = admin_with(
+            &gateway,
+            "HTTP/1.1",
+            "/metrics",
+            &format!("Host: {host}\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200, "{host}: {body}");
+        assert!(body.contains("hubgate_build_info"), "{body}");
+    }
+    let (status, _) = admin_with(&gateway, "HTTP/1.0", "/readyz", "").await;
+    assert_eq!(status, 200, "HTTP/1.0 without Host");
+    let metrics = metrics(&gateway).await;
+    assert!(!metrics.contains("status=\"421\""), "{metrics}");
+}
+
+/// A name the operator puts the admin listener behind is answered once it is in
+/// `admin.allowed_hosts` (any letter case, any port); other names still are not, and an
+/// entry that is not an exact name without a port is refused at load.
+#[tokio::test]
+async fn admin_allowed_hosts_adds_exact_names() {
+    let upstream = support::Upstream::start().await;
+    let text = config_text(upstream.addr, "").replace(
+        "[admin]\n",
+        "[admin]\nallowed_hosts = [\"HubGate-1.internal\"]\n",
+    );
+    let gateway = Gateway::start(&text).await;
+    let port = gateway.admin.port();
+    for host in [
+        "hubgate-1.internal".to_owned(),
+        format!("HUBGATE-1.internal:{port}"),
+    ] {
+        let (status, body) = admin_with(
+            &gateway,
+            "HTTP/1.1",
+            "/metrics",
+            &format!("Host: {host}\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    for host in ["hubgate-2.internal", "hubgate-1.internal.rebound.example"] {
+        let (status, _) = admin_with(
+            &gateway,
+            "HTTP/1.1",
+            "/readyz",
+            &format!("Host: {host}\r\n"),
+        )
+        .await;
+        assert_eq!(status, 421, "{host}");
+    }
+    let (status, _) = admin_with(
+        &gateway,
+        "HTTP/1.1",
+        "/readyz",
+        &format!("Host: 127.0.0.1:{port}\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200, "IP literals are still answered");
+
+    let refused = config_text(upstream.addr, "").replace(
+        "[admin]\n",
+        "[admin]\nallowed_hosts = [\"*.internal\", \"hubgate:9901\", \"a/b\", \"\"]\n",
+    );
+    let error = hubgate::config::Config::parse(&refused, Path::new("test.toml"))
+        .expect_err("refused")
+        .to_string();
+    for problem in [
+        r#"admin.allowed_hosts: "*.internal": exact names only, no wildcards"#,
+        r#"admin.allowed_hosts: "hubgate:9901": a name without a port (any port is accepted)"#,
+        r#"admin.allowed_hosts: "a/b": not a host name"#,
+        r#"admin.allowed_hosts: "": not a host name"#,
+    ] {
+        assert!(error.contains(problem), "{problem} in\n{error}");
+    }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Empty;
-use hubgate::auth::cache::{fingerprint, token_hash};
+use hubgate::auth::cache::fingerprint;
 use hubgate::sim::Sim;
 use serde_json::Value;
 use support::{collect, empty, get, send, Answer, Upstream};
@@ -212,8 +212,9 @@ fn redact(text: &str, secrets: &[&str]) -> String {
 }
 
 /// A token's fingerprint: what logs may show of it.
+/// The fingerprint the access log shows: of the token's identity.
 fn fp(token: &str) -> String {
-    fingerprint(&token_hash(token))
+    fingerprint(&hubgate::auth::identity::identity(token))
 }
 
 /// `future`'s output; a failure if it takes longer than [`PATIENCE`].

@@ -62,6 +62,11 @@ pub(super) struct RawServer {
     pub max_concurrent_streams: Integer,
     pub shutdown_timeout: Text,
     pub workers: Integer,
+    pub max_connections_per_address: Integer,
+    pub request_body_timeout: Text,
+    pub client_ipv4_prefix: Integer,
+    pub client_ipv6_prefix: Integer,
+    pub trusted_proxies: Strings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +76,8 @@ pub(super) struct RawUpstream {
     pub connect_timeout: Text,
     pub response_timeout: Text,
     pub ca_file: Text,
+    pub max_connections: Integer,
+    pub queue_timeout: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +131,7 @@ pub(super) struct RawAdmin {
     pub token_file: Text,
     pub readyz_checks_hub: Flag,
     pub state_dir: Text,
+    pub allowed_hosts: Strings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,7 +145,10 @@ pub(super) struct RawHub {
 #[serde(expecting = "a [fleet] table")]
 pub(super) struct RawFleet {
     pub redis_url: Text,
+    pub redis_password_file: Text,
     pub channel: Text,
+    pub secret_file: Text,
+    pub previous_secret_file: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,9 +187,20 @@ pub(super) const SERVER_KEYS: &[&str] = &[
     "max_concurrent_streams",
     "shutdown_timeout",
     "workers",
+    "max_connections_per_address",
+    "request_body_timeout",
+    "client_ipv4_prefix",
+    "client_ipv6_prefix",
+    "trusted_proxies",
 ];
-pub(super) const UPSTREAM_KEYS: &[&str] =
-    &["url", "connect_timeout", "response_timeout", "ca_file"];
+pub(super) const UPSTREAM_KEYS: &[&str] = &[
+    "url",
+    "connect_timeout",
+    "response_timeout",
+    "ca_file",
+    "max_connections",
+    "queue_timeout",
+];
 pub(super) const SERVICE_KEYS: &[&str] = &["id", "probe"];
 pub(super) const INTROSPECTION_KEYS: &[&str] = &[
     "backend",
@@ -203,9 +225,21 @@ pub(super) const ROUTE_KEYS: &[&str] = &[
     "response_timeout",
     "idle_timeout",
 ];
-pub(super) const ADMIN_KEYS: &[&str] = &["listen", "token_file", "readyz_checks_hub", "state_dir"];
+pub(super) const ADMIN_KEYS: &[&str] = &[
+    "listen",
+    "token_file",
+    "readyz_checks_hub",
+    "state_dir",
+    "allowed_hosts",
+];
 pub(super) const HUB_KEYS: &[&str] = &["url", "admin_token_file"];
-pub(super) const FLEET_KEYS: &[&str] = &["redis_url", "channel"];
+pub(super) const FLEET_KEYS: &[&str] = &[
+    "redis_url",
+    "redis_password_file",
+    "channel",
+    "secret_file",
+    "previous_secret_file",
+];
 pub(super) const LOG_KEYS: &[&str] = &["level", "format", "access_log"];
 
 /// One step of a key path.

@@ -265,7 +265,7 @@ fn example_file_documents_every_key() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 52);
+    assert_eq!(checked, 63);
 }
 
 #[test]
@@ -399,6 +399,7 @@ fn structure_errors_come_with_the_unknown_keys_seen() {
 }
 
 mod files;
+mod fleet;
 mod rules;
 
 #[test]

@@ -14,6 +14,7 @@ use super::ops;
 use super::raw::{is_bare_key, Field, RawCache, RawConfig, RawServer, RawUpstream};
 use super::routes::routes;
 use super::{Cache, Config, Server, TlsFiles, Upstream};
+use crate::client_addr::{Cidr, Clients};
 
 const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 8080);
@@ -125,7 +126,43 @@ fn server(p: &mut Problems, raw: RawServer) -> Server {
             None => None,
             some => Some(p.count(&k("workers"), some, 1, 1, 1024)),
         },
+        max_connections_per_address: p.count(
+            &k("max_connections_per_address"),
+            raw.max_connections_per_address,
+            1_024,
+            1,
+            MAX_CONNECTIONS,
+        ),
+        request_body_timeout: p.timeout(
+            &k("request_body_timeout"),
+            raw.request_body_timeout,
+            secs(30),
+        ),
+        clients: Clients {
+            ipv4_prefix: p.count(&k("client_ipv4_prefix"), raw.client_ipv4_prefix, 32, 8, 32),
+            ipv6_prefix: p.count(
+                &k("client_ipv6_prefix"),
+                raw.client_ipv6_prefix,
+                64,
+                16,
+                128,
+            ),
+            trusted_proxies: trusted_proxies(p, raw.trusted_proxies),
+        },
     }
+}
+
+/// `server.trusted_proxies`: address blocks, each checked.
+fn trusted_proxies(p: &mut Problems, field: Option<Field<Vec<String>>>) -> Vec<Cidr> {
+    let key = "server.trusted_proxies";
+    let mut blocks = Vec::new();
+    for text in p.strings(key, field).unwrap_or_default() {
+        match Cidr::parse(&text) {
+            Ok(block) => blocks.push(block),
+            Err(problem) => p.add(key, problem),
+        }
+    }
+    blocks
 }
 
 /// One file descriptor each; far above what one process can hold, and within what the
@@ -240,11 +277,21 @@ fn upstream(p: &mut Problems, name: &str, raw: RawUpstream) -> Option<Upstream> 
             p.add(&key("ca_file"), "only used with an https url");
         }
     }
+    let max_connections = p.count(
+        &key("max_connections"),
+        raw.max_connections,
+        2_048,
+        1,
+        MAX_CONNECTIONS,
+    );
+    let queue_timeout = p.timeout(&key("queue_timeout"), raw.queue_timeout, secs(2));
     Some(Upstream {
         url: url?.0,
         connect_timeout,
         response_timeout,
         ca_file,
+        max_connections,
+        queue_timeout,
     })
 }
 

@@ -38,6 +38,18 @@ impl Config {
                     .to_owned(),
             );
         }
+        if let Some(fleet) = &self.fleet {
+            warnings.extend(fleet.warnings());
+        }
+        for block in &self.server.clients.trusted_proxies {
+            if block.is_everything() {
+                warnings.push(format!(
+                    "server.trusted_proxies: {block} trusts X-Forwarded-For from everyone: any \
+                     client can name itself another address and escape its budgets and caps; \
+                     list only your load balancers"
+                ));
+            }
+        }
         let admin = self.admin.listen.ip();
         if !admin.is_loopback() {
             warnings.push(format!(
@@ -108,5 +120,25 @@ service = "youtrack"
         );
         let just_enough = text.replace("301s", "300s");
         assert_eq!(warnings(&just_enough).len(), 3);
+    }
+
+    #[test]
+    fn trusting_x_forwarded_for_from_everyone_is_a_warning() {
+        let trusting = |blocks: &str| {
+            let text = BASE.replace(
+                "listen = \"127.0.0.1:8080\"",
+                &format!("listen = \"127.0.0.1:8080\"\ntrusted_proxies = [{blocks}]"),
+            );
+            warnings(&text)
+        };
+        assert!(trusting(r#""10.0.0.0/8", "2001:db8::/32""#).is_empty());
+        for everyone in [r#""0.0.0.0/0""#, r#""10.0.0.0/8", "::/0""#] {
+            let found = trusting(everyone);
+            assert_eq!(found.len(), 1, "{found:#?}");
+            assert!(
+                found[0].contains("trusts X-Forwarded-For from everyone"),
+                "{found:#?}"
+            );
+        }
     }
 }

@@ -6,6 +6,12 @@
 //! closes it instead. Idle connections are reused most recently used first and closed after
 //! `idle_timeout`. A request that could not be written because a kept connection had just
 //! been closed by the upstream goes out on another connection (a new one at the latest).
+//!
+//! Resources a client can hold here are bounded: at most `max_connections` connections are
+//! open at once (idle ones included); a request that finds them all busy waits up to
+//! `queue_timeout` for one to come back or close, then fails (503). A request body that moves
+//! no byte for `body_timeout` fails its exchange and closes its connection (408), so a client
+//! that announces an upload and sends nothing does not pin an upstream connection.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,13 +19,16 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use std::future::Future;
+
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use tokio::time::Instant;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -33,6 +42,26 @@ pub enum SendError {
     /// The connection failed while the request or the response head was under way.
     #[error(transparent)]
     Http(#[from] hyper::Error),
+    /// Every connection the upstream may have was busy for the whole `queue_timeout`.
+    #[error("all {0} connections busy")]
+    Saturated(usize),
+    /// The client's request body made no progress for `body_timeout`.
+    #[error("the request body stalled")]
+    BodyStalled,
+}
+
+/// The error a stalled request body fails its exchange with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body made no progress in time")]
+struct BodyStalled;
+
+/// The limits of one upstream's pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub queue_timeout: Duration,
+    pub body_timeout: Duration,
 }
 
 pub struct Pool {
@@ -43,9 +72,13 @@ struct Inner {
     connector: HttpsConnector<HttpConnector>,
     /// The upstream's scheme and authority: where connections go.
     target: Uri,
-    idle_timeout: Duration,
+    limits: Limits,
     /// Most recently used last.
     idle: Mutex<Vec<Idle>>,
+    /// One permit per open connection, held by its task until it closes.
+    slots: Arc<Semaphore>,
+    /// Woken when a connection is given back or closes: waiting requests look again.
+    freed: Arc<Notify>,
 }
 
 struct Idle {
@@ -54,18 +87,16 @@ struct Idle {
 }
 
 impl Pool {
-    pub fn new(
-        connector: HttpsConnector<HttpConnector>,
-        target: Uri,
-        idle_timeout: Duration,
-    ) -> Pool {
+    pub fn new(connector: HttpsConnector<HttpConnector>, target: Uri, limits: Limits) -> Pool {
         let inner = Arc::new(Inner {
             connector,
             target,
-            idle_timeout,
+            limits,
             idle: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            freed: Arc::new(Notify::new()),
         });
-        crate::periodic::every(&inner, idle_timeout / 2, Inner::sweep);
+        crate::periodic::every(&inner, limits.idle_timeout / 2, Inner::sweep);
         Pool { inner }
     }
 
@@ -76,18 +107,18 @@ impl Pool {
         request: Request<Incoming>,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         let (parts, body) = request.into_parts();
-        let (body, sent) = SentBody::new(body);
+        let (body, sent, stalled) = SentBody::new(body, self.inner.limits.body_timeout);
         let mut request = Request::from_parts(parts, body);
+        let deadline = Instant::now() + self.inner.limits.queue_timeout;
         loop {
-            let (mut sender, reused) = match self.inner.ready_idle().await {
-                Some(sender) => (sender, true),
-                None => (self.inner.connect().await?, false),
-            };
+            let (mut sender, reused) = self.inner.connection(deadline).await?;
             match sender.try_send_request(request).await {
                 Ok(response) => {
                     let pool = Arc::downgrade(&self.inner);
                     return Ok((response, Lease { sender, sent, pool }));
                 }
+                // hyper closes a connection whose request body failed.
+                Err(_) if stalled.load(Ordering::Acquire) => return Err(SendError::BodyStalled),
                 Err(mut error) => match error.take_message() {
                     // The kept connection closed before the request was written: not sent.
                     Some(unsent) if reused => request = unsent,
@@ -105,6 +136,30 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// An idle connection, or a new one within `max_connections`; waits until `deadline` for
+    /// one to come back or close. `true` with a kept connection.
+    async fn connection(
+        &self,
+        deadline: Instant,
+    ) -> Result<(SendRequest<SentBody>, bool), SendError> {
+        loop {
+            // Registered before looking, so a connection freed meanwhile is not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(sender) = self.ready_idle().await {
+                return Ok((sender, true));
+            }
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                return Ok((self.connect(slot).await?, false));
+            }
+            let max = self.limits.max_connections;
+            tokio::time::timeout_at(deadline, freed)
+                .await
+                .map_err(|_| SendError::Saturated(max))?;
+        }
+    }
+
     /// The most recently used idle connection that is still open and ready.
     async fn ready_idle(&self) -> Option<SendRequest<SentBody>> {
         loop {
@@ -113,7 +168,7 @@ impl Inner {
                 let now = Instant::now();
                 loop {
                     let kept = idle.pop()?;
-                    if !kept.sender.is_closed() && now - kept.since < self.idle_timeout {
+                    if !kept.sender.is_closed() && now - kept.since < self.limits.idle_timeout {
                         break kept.sender;
                     }
                 }
@@ -126,7 +181,11 @@ impl Inner {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<SentBody>, SendError> {
+    /// A new connection, holding `slot` until it closes.
+    async fn connect(
+        &self,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<SendRequest<SentBody>, SendError> {
         let io = self
             .connector
             .clone()
@@ -137,10 +196,13 @@ impl Inner {
             .handshake(io)
             .await
             .map_err(|error| SendError::Connect(error.into()))?;
+        let freed = self.freed.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
                 tracing::debug!(%error, "upstream connection closed");
             }
+            drop(slot);
+            freed.notify_waiters();
         });
         Ok(sender)
     }
@@ -151,6 +213,7 @@ impl Inner {
         }
         let since = Instant::now();
         self.lock().push(Idle { sender, since });
+        self.freed.notify_waiters();
     }
 
     /// Closes the connections idle for `idle_timeout` (the oldest are first).
@@ -159,7 +222,7 @@ impl Inner {
         let mut idle = self.lock();
         let expired = idle
             .iter()
-            .take_while(|kept| now - kept.since >= self.idle_timeout)
+            .take_while(|kept| now - kept.since >= self.limits.idle_timeout)
             .count();
         idle.drain(..expired);
         idle.retain(|kept| !kept.sender.is_closed());
@@ -210,40 +273,62 @@ fn next_frame(body: &mut Incoming, cx: &mut Context<'_>) -> Poll<Polled> {
     Poll::Ready((frame, progress))
 }
 
-/// A request body that records when it has been sent to its end.
+/// A request body that records when it has been sent to its end, and fails once it has made
+/// no progress for its limit.
 pub struct SentBody {
     body: Incoming,
     sent: Arc<AtomicBool>,
+    limit: Duration,
+    /// Runs while the client's body is pending; reset by each frame.
+    stall: Option<Pin<Box<Sleep>>>,
+    stalled: Arc<AtomicBool>,
 }
 
 impl SentBody {
-    fn new(body: Incoming) -> (SentBody, Arc<AtomicBool>) {
+    fn new(body: Incoming, limit: Duration) -> (SentBody, Arc<AtomicBool>, Arc<AtomicBool>) {
         // An empty body is never polled.
         let sent = Arc::new(AtomicBool::new(body.is_end_stream()));
-        (
-            SentBody {
-                body,
-                sent: sent.clone(),
-            },
-            sent,
-        )
+        let stalled = Arc::new(AtomicBool::new(false));
+        let body = SentBody {
+            body,
+            sent: sent.clone(),
+            limit,
+            stall: None,
+            stalled: stalled.clone(),
+        };
+        (body, sent, stalled)
     }
 }
 
 impl Body for SentBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let (frame, progress) = ready!(next_frame(&mut this.body, cx));
-        if progress == Progress::Ended {
-            this.sent.store(true, Ordering::Release);
+        match next_frame(&mut this.body, cx) {
+            Poll::Ready((frame, progress)) => {
+                if progress == Progress::Ended {
+                    this.sent.store(true, Ordering::Release);
+                }
+                if let Some(stall) = &mut this.stall {
+                    stall.as_mut().reset(Instant::now() + this.limit);
+                }
+                Poll::Ready(frame.map(|frame| frame.map_err(BoxError::from)))
+            }
+            Poll::Pending => {
+                let limit = this.limit;
+                let stall = this
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                ready!(stall.as_mut().poll(cx));
+                this.stalled.store(true, Ordering::Release);
+                Poll::Ready(Some(Err(Box::new(BodyStalled))))
+            }
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {

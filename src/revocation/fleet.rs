@@ -16,12 +16,23 @@
 //! connection whose pushes arrive on a channel, and the client itself reports the connection's
 //! end. Publishing uses a separate connection, opened on first use and replaced when broken.
 //!
-//! The Redis URL may hold a password, so only its `host:port` is ever logged or reported.
+//! Nothing read from Redis is trusted for being there: every message and every stored entry
+//! carries an HMAC under the fleet's key (`fleet.secret_file`, see `signed`), and what is
+//! unsigned, signed with another key or malformed is ignored — never handed to the sink, so
+//! never applied nor written to a state file — counted in `hubgate_fleet_rejected_total` and
+//! logged at WARN at most once a minute. Only a verified delete reaches [`Sink::delete`].
+//! Stored entries signed with `fleet.previous_secret_file` (a key being rotated out) are used
+//! and signed again with the current key, unless they changed meanwhile.
+//!
+//! The Redis URL may hold a password, so only its `host:port` is ever logged or reported;
+//! `fleet.redis_password_file` keeps it out of the URL altogether.
+
+mod signed;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
 use redis::{
@@ -32,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 
+use self::signed::{Keys, Kind, Rejection, SignedWith};
 use super::{unix_now, validate as check, Revocation};
 use crate::metrics::Metrics;
 
@@ -46,6 +58,13 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest pause between attempts: a Redis that comes back is found within seconds.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// At most one WARN line per this long about ignored messages and entries: whoever floods the
+/// channel with forgeries must not flood the log too (the metric counts every one).
+const REJECTION_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Signs a stored entry again only if it still holds what was loaded (a withdrawal or a newer
+/// put meanwhile wins): KEYS[1] the set, ARGV the field, the loaded value and the new one.
+const RESIGN_SCRIPT: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
+     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) return 1 end return 0";
 
 /// What the fleet applies its news to (implemented by the gateway's revocation service).
 pub trait Sink: Send + Sync + 'static {
@@ -81,7 +100,7 @@ pub enum FleetError {
     InvalidUrl(String),
 }
 
-/// One change, as published on the channel.
+/// One change, as published on the channel (with its `mac`, see `signed`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Message {
@@ -114,19 +133,47 @@ struct Link {
     loaded: watch::Sender<bool>,
     /// The publishing connection, opened on first use; `None` once found broken.
     publisher: Mutex<Option<MultiplexedConnection>>,
+    /// Signs what is published and stored, checks what is read.
+    keys: Keys,
+    rejections: std::sync::Mutex<RejectionLog>,
+}
+
+/// When ignored messages and entries were last logged, and how many were not logged since.
+#[derive(Default)]
+struct RejectionLog {
+    last_warned: Option<Instant>,
+    unlogged: u64,
+}
+
+impl RejectionLog {
+    /// One more rejection at `now`: `Some(n)` when it is to be logged (`n` were not, since the
+    /// last line), `None` when a line was logged less than [`REJECTION_LOG_INTERVAL`] ago.
+    fn note(&mut self, now: Instant) -> Option<u64> {
+        let recent = self
+            .last_warned
+            .is_some_and(|at| now.saturating_duration_since(at) < REJECTION_LOG_INTERVAL);
+        if recent {
+            self.unlogged += 1;
+            return None;
+        }
+        self.last_warned = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
 }
 
 impl Fleet {
     /// Starts the background task: connect, subscribe to `channel`, then load the full set
-    /// (HGETALL `{channel}:set`) into `sink.replace_all`, then apply messages; on any
-    /// connection loss report Disconnected, retry with capped backoff, and on reconnect
-    /// subscribe and load the full set again. Must be called inside a Tokio runtime.
+    /// (HGETALL `{channel}:set`, the entries signed with the fleet's keys) into
+    /// `sink.replace_all`, then apply the signed messages; on any connection loss report
+    /// Disconnected, retry with capped backoff, and on reconnect subscribe and load the full
+    /// set again. Must be called inside a Tokio runtime.
     pub fn start(
         config: &crate::config::Fleet,
         sink: Arc<dyn Sink>,
         metrics: Arc<Metrics>,
     ) -> Fleet {
-        let (client, addr) = match open(config.redis_url.expose()) {
+        let password = config.redis_password.as_ref().map(|p| p.expose());
+        let (client, addr) = match open(config.redis_url.expose(), password) {
             Ok((client, addr)) => (Ok(client), addr),
             Err(why) => (Err(why), "(unusable URL)".to_owned()),
         };
@@ -145,6 +192,12 @@ impl Fleet {
             status: watch::Sender::new(status),
             loaded: watch::Sender::new(false),
             publisher: Mutex::new(None),
+            keys: Keys::new(
+                config.secret.expose(),
+                config.previous_secret.as_ref().map(|key| key.expose()),
+                &config.channel,
+            ),
+            rejections: std::sync::Mutex::new(RejectionLog::default()),
         });
         metrics.fleet_connected(false);
         let task = match &link.client {
@@ -184,25 +237,33 @@ impl Fleet {
         &self.link.addr
     }
 
-    /// Stores the revocation (HSET `{channel}:set` id json) and publishes
-    /// `{"op":"put","revocation":{...},"published_us":<unix micros>}` on `channel`.
+    /// Stores the revocation (HSET `{channel}:set` id `{...,"mac":"..."}`) and publishes
+    /// `{"op":"put","revocation":{...},"published_us":<unix micros>,"mac":"..."}` on
+    /// `channel`, both signed with `fleet.secret_file`.
     pub async fn put(&self, revocation: &Revocation) -> Result<(), FleetError> {
-        let stored = to_json(revocation);
-        let message = to_json(&Message::Put {
-            revocation: revocation.clone(),
-            published_us: unix_micros(SystemTime::now()),
-        });
+        let keys = &self.link.keys;
+        let stored = keys.sign(Kind::Entry, revocation);
+        let message = keys.sign(
+            Kind::Message,
+            &Message::Put {
+                revocation: revocation.clone(),
+                published_us: unix_micros(SystemTime::now()),
+            },
+        );
         let mut change = redis::cmd("HSET");
         change.arg(&self.link.key).arg(&revocation.id).arg(stored);
         self.link.publish(change, message).await
     }
 
-    /// HDEL + publish `{"op":"delete","id":"...","published_us":...}`.
+    /// HDEL + publish `{"op":"delete","id":"...","published_us":...,"mac":"..."}`.
     pub async fn delete(&self, id: &str) -> Result<(), FleetError> {
-        let message = to_json(&Message::Delete {
-            id: id.to_owned(),
-            published_us: unix_micros(SystemTime::now()),
-        });
+        let message = self.link.keys.sign(
+            Kind::Message,
+            &Message::Delete {
+                id: id.to_owned(),
+                published_us: unix_micros(SystemTime::now()),
+            },
+        );
         let mut change = redis::cmd("HDEL");
         change.arg(&self.link.key).arg(id);
         self.link.publish(change, message).await
@@ -217,8 +278,9 @@ impl Drop for Fleet {
     }
 }
 
-/// A client for `url`, always speaking RESP3, and the `host:port` it names.
-fn open(url: &str) -> Result<(Client, String), String> {
+/// A client for `url` (with `password`, from `fleet.redis_password_file`, if given), always
+/// speaking RESP3, and the `host:port` it names.
+fn open(url: &str, password: Option<&str>) -> Result<(Client, String), String> {
     let info = url.into_connection_info().map_err(|e| e.to_string())?;
     let addr = match info.addr() {
         ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
@@ -230,10 +292,13 @@ fn open(url: &str) -> Result<(Client, String), String> {
         }
         _ => return Err("only redis:// and rediss:// URLs are supported".to_owned()),
     };
-    let settings = info
+    let mut settings = info
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
+    if let Some(password) = password {
+        settings = settings.set_password(password);
+    }
     let client = Client::open(info.set_redis_settings(settings)).map_err(|e| e.to_string())?;
     Ok((client, addr))
 }
@@ -328,6 +393,97 @@ impl Link {
             error,
         });
     }
+
+    /// Counts an ignored message or entry (`what`), and logs it unless another was logged
+    /// within [`REJECTION_LOG_INTERVAL`]; the next line logged says how many were not.
+    fn reject(&self, metrics: &Metrics, what: &str, rejection: &Rejection) {
+        metrics.fleet_rejected(rejection.reason());
+        let why = rejection.describe();
+        let noted = self
+            .rejections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .note(Instant::now());
+        let Some(unlogged) = noted else {
+            tracing::debug!("fleet: ignored {what}: {why}");
+            return;
+        };
+        let since = match unlogged {
+            0 => String::new(),
+            n => format!("; {n} more ignored since the last such warning"),
+        };
+        tracing::warn!(
+            "fleet: ignored {what} from Redis at {}: {why}{since} (only what is signed with \
+             fleet.secret_file or fleet.previous_secret_file is used; whoever can write to \
+             this Redis without the key may be trying to forge revocations)",
+            self.addr
+        );
+    }
+
+    /// The revocations of the stored set that carry a valid signature; the others are
+    /// rejected. Also returns those signed with the previous key, to sign again.
+    fn load(
+        &self,
+        metrics: &Metrics,
+        entries: HashMap<Vec<u8>, Vec<u8>>,
+    ) -> (Vec<Revocation>, Vec<Resign>) {
+        let opened = open_set(&self.keys, entries);
+        for (field, rejection) in &opened.rejected {
+            let what = match field.as_deref().filter(|id| valid_id(id)) {
+                Some(id) => format!("the stored entry {id}"),
+                None => "a stored entry".to_owned(),
+            };
+            self.reject(metrics, &what, rejection);
+        }
+        (opened.revocations, opened.resign)
+    }
+
+    /// Signs again with the current key the stored entries that were signed with the previous
+    /// one, each only if it is still what was loaded. A failure is logged, not fatal: the
+    /// entries stay valid as long as `fleet.previous_secret_file` is set, and the next load
+    /// tries again.
+    async fn resign(&self, connection: &mut MultiplexedConnection, stale: Vec<Resign>) {
+        if stale.is_empty() {
+            return;
+        }
+        let mut signed = 0;
+        for entry in &stale {
+            let value = self.keys.sign(Kind::Entry, &entry.revocation);
+            let result = redis::cmd("EVAL")
+                .arg(RESIGN_SCRIPT)
+                .arg(1)
+                .arg(&self.key)
+                .arg(&entry.revocation.id)
+                .arg(&entry.loaded)
+                .arg(value)
+                .query_async::<i64>(connection)
+                .await;
+            match result {
+                Ok(1) => signed += 1,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(
+                        "fleet: cannot sign the stored revocations again with \
+                         fleet.secret_file: {}; they stay valid while \
+                         fleet.previous_secret_file is set",
+                        describe(&error)
+                    );
+                    return;
+                }
+            }
+        }
+        tracing::info!(
+            "fleet: {signed} of {} stored revocations signed with fleet.previous_secret_file \
+             are now signed with fleet.secret_file",
+            stale.len()
+        );
+    }
+}
+
+/// A stored entry signed with the previous key: what was loaded, and what it says.
+struct Resign {
+    loaded: Vec<u8>,
+    revocation: Revocation,
 }
 
 /// Whether the connection that gave `error` is no use any more.
@@ -381,20 +537,23 @@ async fn connect_and_follow(
         .await?;
     // Subscribed first: whatever is published from here on waits in `pushes`.
     connection.subscribe(&link.channel).await?;
-    let entries: HashMap<String, Vec<u8>> = redis::cmd("HGETALL")
+    // Fields as bytes: one that is not UTF-8 is a rejected entry, not a failed load.
+    let entries: HashMap<Vec<u8>, Vec<u8>> = redis::cmd("HGETALL")
         .arg(&link.key)
         .query_async(&mut connection)
         .await?;
-    let revocations = parse_set(entries);
+    let (revocations, stale) = link.load(metrics, entries);
     let count = revocations.len();
     sink.replace_all(revocations);
     link.connected(metrics, count);
     backoff.reset();
-    follow(connection, pushes, sink, metrics).await
+    link.resign(&mut connection, stale).await;
+    follow(link, connection, pushes, sink, metrics).await
 }
 
 /// Applies the subscription's messages in order, checking an idle connection now and then.
 async fn follow(
+    link: &Link,
     mut connection: MultiplexedConnection,
     mut pushes: mpsc::UnboundedReceiver<PushInfo>,
     sink: &dyn Sink,
@@ -406,7 +565,9 @@ async fn follow(
     loop {
         tokio::select! {
             push = pushes.recv() => match push {
-                Some(PushInfo { kind: PushKind::Message, data }) => apply(&data, sink, metrics),
+                Some(PushInfo { kind: PushKind::Message, data }) => {
+                    apply(link, &data, sink, metrics);
+                }
                 Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => {
                     return Err(Lost("connection closed".to_owned()));
                 }
@@ -443,57 +604,92 @@ impl Backoff {
     }
 }
 
-/// The revocations of the hash; entries that do not hold one (or not the one their field
-/// names) are logged and skipped.
-fn parse_set(entries: HashMap<String, Vec<u8>>) -> Vec<Revocation> {
-    let mut revocations = Vec::with_capacity(entries.len());
-    for (field, json) in entries {
-        let parsed = serde_json::from_slice::<Revocation>(&json)
-            .map_err(|e| json_problem(&e))
-            .and_then(|revocation| check(&revocation).map(|()| revocation));
-        match parsed {
-            Ok(revocation) if revocation.id == field => revocations.push(revocation),
-            Ok(_) => warn_skipped("set entry", Some(&field), "its id differs from its field"),
-            Err(why) => warn_skipped("set entry", Some(&field), &why),
-        }
-    }
-    revocations
+/// The stored set, checked entry by entry.
+#[derive(Default)]
+struct OpenedSet {
+    /// Signed with either key, valid, and stored under their own id.
+    revocations: Vec<Revocation>,
+    /// Those of `revocations` signed with the previous key.
+    resign: Vec<Resign>,
+    /// The field (when it is text) and why its entry is not used.
+    rejected: Vec<(Option<String>, Rejection)>,
 }
 
-/// Applies one published message (`data`: the channel, then the payload).
-fn apply(data: &[Value], sink: &dyn Sink, metrics: &Metrics) {
-    let Some(payload) = data.get(1).and_then(bytes) else {
-        warn_skipped("message", None, "no payload");
-        return;
-    };
-    let message = match serde_json::from_slice::<Message>(payload) {
-        Ok(message) => message,
-        Err(error) => {
-            let id = id_in(payload);
-            warn_skipped("message", id.as_deref(), &json_problem(&error));
-            return;
+/// Opens each entry of `{channel}:set`: only a revocation signed for this fleet, valid, and
+/// stored under its own id is used.
+fn open_set(keys: &Keys, entries: HashMap<Vec<u8>, Vec<u8>>) -> OpenedSet {
+    let mut set = OpenedSet::default();
+    for (field, value) in entries {
+        let field = String::from_utf8(field).ok();
+        let opened =
+            keys.open::<Revocation>(Kind::Entry, &value)
+                .and_then(|(revocation, signer)| {
+                    check(&revocation).map_err(Rejection::Malformed)?;
+                    if field.as_deref() != Some(revocation.id.as_str()) {
+                        let why = "its id differs from its field".to_owned();
+                        return Err(Rejection::Malformed(why));
+                    }
+                    Ok((revocation, signer))
+                });
+        match opened {
+            Ok((revocation, SignedWith::Current)) => set.revocations.push(revocation),
+            Ok((revocation, SignedWith::Previous)) => {
+                set.revocations.push(revocation.clone());
+                set.resign.push(Resign {
+                    loaded: value,
+                    revocation,
+                });
+            }
+            Err(rejection) => set.rejected.push((field, rejection)),
         }
-    };
+    }
+    set
+}
+
+/// A published change whose signature and content were checked: all [`apply`] hands on.
+enum Verified {
+    Put(Revocation, u64),
+    Delete(String, u64),
+}
+
+/// Checks a published message (`data`: the channel, then the payload): signed with either
+/// key, and a change hubgate could have made.
+fn verify(keys: &Keys, data: &[Value]) -> Result<Verified, Rejection> {
+    let payload = data
+        .get(1)
+        .and_then(bytes)
+        .ok_or_else(|| Rejection::Malformed("no payload".to_owned()))?;
+    let (message, _) = keys.open::<Message>(Kind::Message, payload)?;
     match message {
         Message::Put {
             revocation,
             published_us,
         } => {
-            if let Err(why) = check(&revocation) {
-                warn_skipped("message", Some(&revocation.id), &why);
-                return;
-            }
-            let published = applied(metrics, published_us);
-            sink.put(revocation, published);
+            check(&revocation).map_err(Rejection::Malformed)?;
+            Ok(Verified::Put(revocation, published_us))
         }
         Message::Delete { id, published_us } => {
             if !valid_id(&id) {
-                warn_skipped("message", None, "a delete without a valid id");
-                return;
+                let why = "a delete without a valid id".to_owned();
+                return Err(Rejection::Malformed(why));
             }
+            Ok(Verified::Delete(id, published_us))
+        }
+    }
+}
+
+/// Applies one published message if it verifies; otherwise it is rejected and changes nothing.
+fn apply(link: &Link, data: &[Value], sink: &dyn Sink, metrics: &Metrics) {
+    match verify(&link.keys, data) {
+        Ok(Verified::Put(revocation, published_us)) => {
+            let published = applied(metrics, published_us);
+            sink.put(revocation, published);
+        }
+        Ok(Verified::Delete(id, published_us)) => {
             let published = applied(metrics, published_us);
             sink.delete(&id, published);
         }
+        Err(rejection) => link.reject(metrics, "a message", &rejection),
     }
 }
 
@@ -526,33 +722,17 @@ pub(super) fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The id a malformed message names, if it names a valid one.
-fn id_in(payload: &[u8]) -> Option<String> {
-    let json: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let id = json["revocation"]["id"].as_str().or(json["id"].as_str())?;
-    valid_id(id).then(|| id.to_owned())
-}
-
 /// Where and how JSON failed, without the content serde quotes in its messages.
 fn json_problem(error: &serde_json::Error) -> String {
-    format!(
-        "not a revocation change ({:?} error at line {} column {})",
-        error.classify(),
-        error.line(),
-        error.column()
-    )
-}
-
-fn warn_skipped(what: &str, id: Option<&str>, why: &str) {
-    match id.filter(|id| valid_id(id)) {
-        Some(id) => tracing::warn!("fleet: skipping {what} {id}: {why}"),
-        None => tracing::warn!("fleet: skipping a {what}: {why}"),
+    let kind = error.classify();
+    match error.line() {
+        // Read from an already parsed value: no position.
+        0 => format!("not a revocation change ({kind:?} error)"),
+        line => format!(
+            "not a revocation change ({kind:?} error at line {line} column {})",
+            error.column()
+        ),
     }
-}
-
-fn to_json(value: &impl Serialize) -> String {
-    // Revocations and messages are plain data: serializing them cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
 }
 
 fn unix_micros(time: SystemTime) -> u64 {
@@ -568,6 +748,10 @@ fn from_unix_micros(micros: u64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn to_json(value: &impl Serialize) -> String {
+        serde_json::to_string(value).unwrap()
+    }
     use crate::revocation::Target;
 
     fn revocation(id: &str, target: Target) -> Revocation {
@@ -580,6 +764,20 @@ mod tests {
         }
     }
 
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    const OLD: &str = "fedcba9876543210fedcba9876543210";
+    const CHANNEL: &str = "hubgate:revocations";
+
+    fn keys() -> Keys {
+        Keys::new(KEY, None, CHANNEL)
+    }
+
+    /// The signed text with its MAC replaced by `…`.
+    fn without_mac(signed: &str) -> String {
+        let at = signed.find(r#","mac":""#).expect("a mac");
+        format!("{}…", &signed[..at + 8])
+    }
+
     #[test]
     fn messages_have_the_published_shape() {
         let put = Message::Put {
@@ -587,17 +785,81 @@ mod tests {
             published_us: 1_700_000_000_000_001,
         };
         assert_eq!(
-            to_json(&put),
-            r#"{"op":"put","revocation":{"id":"00000000000000ff","login":"alice","created":1700000000,"expires":null},"published_us":1700000000000001}"#
+            without_mac(&keys().sign(Kind::Message, &put)),
+            r#"{"op":"put","revocation":{"id":"00000000000000ff","login":"alice","created":1700000000,"expires":null},"published_us":1700000000000001,"mac":"…"#
         );
         let delete = Message::Delete {
             id: "00000000000000ff".into(),
             published_us: 5,
         };
         assert_eq!(
-            to_json(&delete),
-            r#"{"op":"delete","id":"00000000000000ff","published_us":5}"#
+            without_mac(&keys().sign(Kind::Message, &delete)),
+            r#"{"op":"delete","id":"00000000000000ff","published_us":5,"mac":"…"#
         );
+        // Instances of a version without keys still read them (they ignore the `mac`).
+        let read: Message = serde_json::from_str(&keys().sign(Kind::Message, &put)).unwrap();
+        assert!(
+            matches!(read, Message::Put { published_us, .. } if published_us == 1_700_000_000_000_001)
+        );
+    }
+
+    fn push(payload: &str) -> Vec<Value> {
+        vec![
+            Value::BulkString(CHANNEL.as_bytes().to_vec()),
+            Value::BulkString(payload.as_bytes().to_vec()),
+        ]
+    }
+
+    #[test]
+    fn only_signed_and_valid_messages_are_verified() {
+        let alice = revocation("00000000000000ff", Target::Login("alice".into()));
+        let put = Message::Put {
+            revocation: alice.clone(),
+            published_us: 7,
+        };
+        let delete = Message::Delete {
+            id: alice.id.clone(),
+            published_us: 8,
+        };
+        let signed_put = keys().sign(Kind::Message, &put);
+        let signed_delete = keys().sign(Kind::Message, &delete);
+        assert!(matches!(
+            verify(&keys(), &push(&signed_put)),
+            Ok(Verified::Put(r, 7)) if r == alice
+        ));
+        assert!(matches!(
+            verify(&keys(), &push(&signed_delete)),
+            Ok(Verified::Delete(id, 8)) if id == alice.id
+        ));
+        let unknown = Keys::new(OLD, None, CHANNEL).sign(Kind::Message, &delete);
+        let rotating = Keys::new(KEY, Some(OLD), CHANNEL);
+        assert!(matches!(
+            verify(&rotating, &push(&unknown)),
+            Ok(Verified::Delete(..))
+        ));
+        let bad_id = Message::Delete {
+            id: "a b".into(),
+            published_us: 1,
+        };
+        let reason = |data: &[Value]| verify(&keys(), data).err().map(|r| r.reason());
+        for (data, expected) in [
+            (push(&to_json(&delete)), "unsigned"),
+            (push(&unknown), "bad_signature"),
+            (push(&signed_delete.replace(":8,", ":9,")), "bad_signature"),
+            (push(&keys().sign(Kind::Entry, &delete)), "bad_signature"),
+            (push(&keys().sign(Kind::Message, &bad_id)), "malformed"),
+            (push("not json"), "malformed"),
+            (
+                push(r#"{"op":"rename","id":"abc","published_us":1,"mac":"00"}"#),
+                "malformed",
+            ),
+            (
+                vec![Value::BulkString(CHANNEL.as_bytes().to_vec())],
+                "malformed",
+            ),
+        ] {
+            assert_eq!(reason(&data), Some(expected), "{data:?}");
+        }
     }
 
     #[test]
@@ -616,14 +878,41 @@ mod tests {
     }
 
     #[test]
-    fn malformed_set_entries_are_skipped() {
+    fn only_signed_valid_set_entries_are_used_and_old_keys_are_resigned() {
         let good = revocation("a1", Target::Login("alice".into()));
+        let old = revocation("a2", Target::Login("bob".into()));
+        let signed = |keys: &Keys, r: &Revocation| keys.sign(Kind::Entry, r).into_bytes();
+        let rotating = Keys::new(KEY, Some(OLD), CHANNEL);
+        let previous = Keys::new(OLD, None, CHANNEL);
         let entries = HashMap::from([
-            ("a1".to_owned(), to_json(&good).into_bytes()),
-            ("b2".to_owned(), b"{not json".to_vec()),
-            ("c3".to_owned(), to_json(&good).into_bytes()),
+            (b"a1".to_vec(), signed(&rotating, &good)),
+            (b"a2".to_vec(), signed(&previous, &old)),
+            (b"b2".to_vec(), b"{not json".to_vec()),
+            (b"c3".to_vec(), signed(&rotating, &good)),
+            (b"d4".to_vec(), to_json(&good).into_bytes()),
+            (vec![0xff, 0xfe], signed(&rotating, &good)),
         ]);
-        assert_eq!(parse_set(entries), vec![good]);
+        let mut set = open_set(&rotating, entries);
+        set.revocations.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(set.revocations, vec![good, old.clone()]);
+        assert_eq!(set.resign.len(), 1);
+        assert_eq!(set.resign[0].revocation, old);
+        assert_eq!(set.resign[0].loaded, signed(&previous, &old));
+        set.rejected.sort_by(|a, b| a.0.cmp(&b.0));
+        let rejected: Vec<(Option<&str>, &str)> = set
+            .rejected
+            .iter()
+            .map(|(field, why)| (field.as_deref(), why.reason()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (None, "malformed"),
+                (Some("b2"), "malformed"),
+                (Some("c3"), "malformed"),
+                (Some("d4"), "unsigned"),
+            ]
+        );
     }
 
     #[test]
@@ -631,18 +920,45 @@ mod tests {
         let error = serde_json::from_slice::<Message>(br#"{"op":"put","revocation":"s3cr3t"}"#)
             .unwrap_err();
         assert!(!json_problem(&error).contains("s3cr3t"));
-        assert_eq!(id_in(br#"{"op":"x","id":"abc"}"#).as_deref(), Some("abc"));
-        assert_eq!(id_in(br#"{"op":"x","id":"a\nb"}"#), None);
+        let value = serde_json::json!({"op": "s3cr3t"});
+        let error = serde_json::from_value::<Message>(value).unwrap_err();
+        assert!(!json_problem(&error).contains("s3cr3t"), "{error}");
     }
 
     #[test]
     fn urls_show_only_host_and_port() {
-        let (_, addr) = open("redis://user:pa55word@redis.example:6380/2").unwrap();
+        let (_, addr) = open("redis://user:pa55word@redis.example:6380/2", None).unwrap();
         assert_eq!(addr, "redis.example:6380");
-        let (_, addr) = open("rediss://:pa55word@redis.example/0").unwrap();
+        let (_, addr) = open("rediss://:pa55word@redis.example/0", None).unwrap();
         assert_eq!(addr, "redis.example:6379");
-        let why = open("redis://:pa55word@/0").map(|_| ()).unwrap_err();
+        let why = open("redis://:pa55word@/0", None).map(|_| ()).unwrap_err();
         assert!(!why.contains("pa55word"), "{why}");
+    }
+
+    #[test]
+    fn a_password_file_sets_the_password() {
+        let (client, _) = open("redis://user@redis.example/0", Some("fr0m-f1le")).unwrap();
+        let settings = client.get_connection_info().redis_settings();
+        assert_eq!(settings.username(), Some("user"));
+        assert_eq!(settings.password(), Some("fr0m-f1le"));
+        let (client, _) = open("redis://redis.example/0", None).unwrap();
+        assert_eq!(
+            client.get_connection_info().redis_settings().password(),
+            None
+        );
+    }
+
+    #[test]
+    fn rejections_are_logged_at_most_once_a_minute_with_the_count_in_between() {
+        let mut log = RejectionLog::default();
+        let start = Instant::now();
+        assert_eq!(log.note(start), Some(0));
+        for seconds in [1, 10, 59] {
+            assert_eq!(log.note(start + Duration::from_secs(seconds)), None);
+        }
+        assert_eq!(log.note(start + Duration::from_secs(60)), Some(3));
+        assert_eq!(log.note(start + Duration::from_secs(61)), None);
+        assert_eq!(log.note(start + Duration::from_secs(600)), Some(1));
     }
 
     #[test]

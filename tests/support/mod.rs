@@ -405,6 +405,12 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
     read_response_head(&mut stream).await
 }
 
+/// Writes raw bytes on an open connection and reads one response head.
+pub async fn raw_on(stream: &mut TcpStream, bytes: &[u8]) -> String {
+    stream.write_all(bytes).await.expect("write request");
+    read_response_head(stream).await
+}
+
 /// Reads one response head (up to the blank line) or whatever arrives before the close.
 pub async fn read_response_head(stream: &mut TcpStream) -> String {
     let mut got = Vec::new();

@@ -56,6 +56,8 @@ pub fn require_redis(test: &str) -> Option<()> {
 /// A running `redis-server` on 127.0.0.1.
 pub struct RedisServer {
     port: u16,
+    /// `requirepass`, if the server was started with one.
+    password: Option<String>,
     child: Option<Child>,
     /// Its working directory and log; removed with the server.
     dir: tempfile::TempDir,
@@ -69,11 +71,26 @@ impl RedisServer {
 
     /// A server on `port` (e.g. the port of one killed before: a Redis that comes back).
     pub async fn start_on(port: u16) -> RedisServer {
+        RedisServer::launch(port, None).await
+    }
+
+    /// A server on a free port that wants `password` (`requirepass`) before any command.
+    /// The password must be plain (letters, digits, `-`, `_`).
+    pub async fn start_with_password(password: &str) -> RedisServer {
+        RedisServer::launch(free_port(), Some(password.to_owned())).await
+    }
+
+    async fn launch(port: u16, password: Option<String>) -> RedisServer {
         let dir = tempfile::tempdir().expect("a temporary directory for redis-server");
         let log = File::create(dir.path().join("redis.log")).expect("redis-server log file");
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", "", "--appendonly", "no"]);
+        if let Some(password) = &password {
+            command.args(["--requirepass", password]);
+        }
+        let child = command
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file handle"))
@@ -82,6 +99,7 @@ impl RedisServer {
             .expect("start redis-server");
         let mut server = RedisServer {
             port,
+            password,
             child: Some(child),
             dir,
         };
@@ -92,6 +110,14 @@ impl RedisServer {
     /// `redis://127.0.0.1:{port}/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// [`RedisServer::url`] with the password in it, for the tests' own connections.
+    pub fn url_with_password(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => self.url(),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -124,7 +150,7 @@ impl RedisServer {
                     );
                 }
             }
-            if answers_ping(self.port).await {
+            if answers_ping(self.port, self.password.as_deref()).await {
                 return;
             }
             assert!(
@@ -149,14 +175,22 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// Whether a Redis on `port` answers `PING` with `+PONG` (not `-LOADING`, not a refusal).
-async fn answers_ping(port: u16) -> bool {
+/// Whether a Redis on `port` answers `PING` with `+PONG` (not `-LOADING`, not a refusal),
+/// after `AUTH password` when it has one.
+async fn answers_ping(port: u16, password: Option<&str>) -> bool {
     let attempt = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        stream.write_all(b"PING\r\n").await.ok()?;
-        let mut answer = [0u8; 7];
+        let (command, expected) = match password {
+            Some(password) => (
+                format!("AUTH {password}\r\nPING\r\n"),
+                b"+OK\r\n+PONG\r\n".as_slice(),
+            ),
+            None => ("PING\r\n".to_owned(), b"+PONG\r\n".as_slice()),
+        };
+        stream.write_all(command.as_bytes()).await.ok()?;
+        let mut answer = vec![0u8; expected.len()];
         stream.read_exact(&mut answer).await.ok()?;
-        Some(&answer == b"+PONG\r\n")
+        Some(answer == expected)
     };
     tokio::time::timeout(Duration::from_millis(500), attempt)
         .await
