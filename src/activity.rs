@@ -41,6 +41,17 @@ struct Stamps {
     /// the last one ends.
     long_bodies: AtomicUsize,
     long_limit: AtomicU64,
+    /// Credentials of the tunnels and long responses opened here.
+    held: std::sync::Mutex<Vec<Held>>,
+}
+
+/// The credential a tunnel or a long response on this connection was let through with: what
+/// a revocation must be able to reach while it stays open.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The credential's key (a token's identity).
+    pub hash: [u8; 32],
+    pub login: String,
 }
 
 /// Why [`Activity::watch`] completed.
@@ -68,6 +79,7 @@ impl Activity {
             any_request: std::sync::atomic::AtomicBool::new(false),
             long_bodies: AtomicUsize::new(0),
             long_limit: AtomicU64::new(0),
+            held: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -81,6 +93,21 @@ impl Activity {
         self.0.any_request.store(true, Ordering::Relaxed);
         stamp(&self.0.last_request, self.0.origin);
         RequestGuard(self.clone())
+    }
+
+    /// Remembers the credential of a tunnel or long response opened on this connection.
+    pub fn hold(&self, held: Held) {
+        self.0
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(held);
+    }
+
+    /// Whether any credential held open here passes `revoked`.
+    pub fn holds_any(&self, revoked: impl Fn(&Held) -> bool) -> bool {
+        let held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.iter().any(revoked)
     }
 
     /// Completes at `deadline` if no request has started by then; never otherwise. A

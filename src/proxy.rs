@@ -8,11 +8,12 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, HOST};
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::access::Record;
+use crate::activity::Held;
 use crate::auth::cache::hex_digit;
 use crate::auth::principal::Principal;
 use crate::auth::{bearer, Auth, Trace};
@@ -234,6 +235,12 @@ async fn process(
     let mut response = response?;
     if let Some(limit) = route.idle_timeout {
         response.extensions_mut().insert(BodyIdleTimeout(limit));
+    }
+    let stays_open =
+        route.idle_timeout.is_some() || response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if let (true, Some(hash), Some(principal)) = (stays_open, note.trace.hash, &note.principal) {
+        let login = principal.login.clone();
+        response.extensions_mut().insert(Held { hash, login });
     }
     Ok(response)
 }

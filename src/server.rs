@@ -20,13 +20,14 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::access::Logged;
-use crate::activity::{Activity, Stamped, Tracked, Watch};
+use crate::activity::{Activity, Held, Stamped, Tracked, Watch};
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::forward::ClientConn;
 use crate::live::{Common, Generation, Live, ReloadError};
 use crate::proxy;
 use crate::revocation::service::{OpenError, Revoker};
+use crate::revocation::set::RevocationSet;
 use crate::tls::TlsError;
 /// At most one "connection refused" warning per this interval.
 const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -262,6 +263,21 @@ impl Server {
     }
 }
 
+/// Completes at the next change to the revocation set (never, once it is gone).
+async fn revocation_changed(changes: &mut watch::Receiver<u64>) {
+    if changes.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether a credential a tunnel or long response on this connection was let through with is
+/// revoked now, by token or by login.
+fn held_revoked(activity: &Activity, revocations: &RevocationSet) -> bool {
+    activity.holds_any(|held| {
+        revocations.token(&held.hash).is_some() || revocations.login(&held.login).is_some()
+    })
+}
+
 async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
     let bind_error = |cause| StartError::Bind { addr, cause };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
@@ -392,6 +408,9 @@ impl Shared {
                     .extensions_mut()
                     .remove::<proxy::BodyIdleTimeout>()
                     .map(|limit| limit.0);
+                if let Some(held) = response.extensions_mut().remove::<Held>() {
+                    activity.hold(held);
+                }
                 let body = |body| Logged::new(body, record);
                 Ok::<_, Infallible>(match limit {
                     Some(limit) => {
@@ -406,6 +425,8 @@ impl Shared {
         });
         let idle = generation.config.server.idle_timeout;
         let first_request_by = Instant::now() + generation.config.server.header_read_timeout;
+        let revocations = self.live.common().revocations.clone();
+        let mut changes = revocations.subscribe();
         let connection = generation
             .http
             .serve_connection_with_upgrades(TokioIo::new(io), service);
@@ -424,6 +445,12 @@ impl Shared {
                         tracing::debug!(peer = %client.peer, %error, "connection ended with an error");
                     }
                     break;
+                }
+                () = revocation_changed(&mut changes) => {
+                    if held_revoked(&activity, &revocations) {
+                        tracing::debug!(peer = %client.peer, "revoked: open stream closed");
+                        return;
+                    }
                 }
                 _ = activity.first_request_missing(first_request_by) => {
                     tracing::debug!(peer = %client.peer, "no request within header_read_timeout");
@@ -447,10 +474,20 @@ impl Shared {
             }
         }
         if let Some(tunnel) = client.take_tunnel() {
+            let revoked = async {
+                loop {
+                    revocation_changed(&mut changes).await;
+                    if held_revoked(&activity, &revocations) {
+                        tracing::debug!(peer = %client.peer, "revoked: tunnel closed");
+                        return;
+                    }
+                }
+            };
             tokio::select! {
                 _ = tunnel.run() => {}
                 _ = activity.silent_for(idle, Instant::now()) => {}
                 _ = phase.wait_for(|phase| *phase == Phase::Closing) => {}
+                () = revoked => {}
             }
         }
     }

@@ -505,3 +505,104 @@ async fn a_fingerprint_recorded_before_identities_still_refuses_its_spelling() {
     let answer = with_token(&gateway, "/hub/api/rest/users/me", &token).await;
     assert_refused(&answer, 401, INVALID, "invalid_token");
 }
+
+/// Opens a WebSocket tunnel to the simulator's echo through `gateway` with `token`.
+async fn tunnel_with(gateway: &Gateway, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /sim/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {token}\r\n\r\n",
+        gateway.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let head = support::read_response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+/// Whether the gateway closes `stream` within a few seconds (a bound on a hang, not a wait:
+/// it returns as soon as the connection ends).
+async fn closed_soon(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 256];
+    let until_closed = async {
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), until_closed)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn revocation_closes_open_tunnels_and_long_responses() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = Sim::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gateway = start(&sim, dir.path(), None).await;
+    let (leaked, innocent) = (youtrack_token(&sim), youtrack_token(&sim));
+    let mut revoked_tunnel = tunnel_with(&gateway, &leaked).await;
+    let mut kept_tunnel = tunnel_with(&gateway, &innocent).await;
+    // The tunnels work.
+    revoked_tunnel
+        .write_all(&support::HELLO_FRAME)
+        .await
+        .expect("write");
+    let mut echo = [0u8; 7];
+    revoked_tunnel.read_exact(&mut echo).await.expect("echo");
+
+    revoke(&gateway, serde_json::json!({"token": leaked})).await;
+    assert!(
+        closed_soon(&mut revoked_tunnel).await,
+        "the revoked token's tunnel stayed open"
+    );
+    kept_tunnel
+        .write_all(&support::HELLO_FRAME)
+        .await
+        .expect("write");
+    kept_tunnel
+        .read_exact(&mut echo)
+        .await
+        .expect("another token's tunnel is untouched");
+
+    // A live board opened with a bearer token ends when its user is revoked.
+    let board = format!(
+        "/api/agiles/{}/sprints/{}/sseSubscription?fields=ticket",
+        hubgate::sim::DEMO_AGILE,
+        hubgate::sim::DEMO_SPRINT
+    );
+    let subscribe = support::get(gateway.addr, &board)
+        .method("POST")
+        .header("authorization", format!("Bearer {innocent}"))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+        .expect("request");
+    let ticket: Value =
+        serde_json::from_slice(&send(gateway.addr, subscribe).await.body).expect("ticket JSON");
+    let ticket = ticket["ticket"].as_str().expect("ticket");
+    let mut stream = tokio::net::TcpStream::connect(gateway.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /api/eventSourceBus?ticket={ticket} HTTP/1.1\r\nHost: gw\r\n\
+         Authorization: Bearer {innocent}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let head = support::read_response_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    revoke(&gateway, serde_json::json!({"login": "alice", "ttl": "1h"})).await;
+    assert!(
+        closed_soon(&mut stream).await,
+        "the revoked user's stream stayed open"
+    );
+    assert!(
+        closed_soon(&mut kept_tunnel).await,
+        "the revoked user's tunnel stayed open"
+    );
+}

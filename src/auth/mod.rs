@@ -73,6 +73,8 @@ struct VerdictSource {
 pub struct Trace {
     /// The token's fingerprint (first 6 bytes of its hash), when a bearer token was sent.
     pub token: Option<[u8; 6]>,
+    /// The whole key of the credential checked, for what stays open after the request.
+    pub hash: Option<TokenHash>,
     /// How the first verdict (the route's service) was found.
     pub cache: Option<Outcome>,
     /// The request passed without a credential on the strength of its URL (`capability`).
@@ -227,6 +229,7 @@ impl Auth {
             }
         };
         trace.token = Some(fingerprint_bytes(&hash));
+        trace.hash = Some(hash);
         if let Some(id) = self.revocations.token(&hash) {
             tracing::debug!(token = %fingerprint(&hash), revocation = %id, "revoked token refused");
             return Err(GatewayError::Revoked);

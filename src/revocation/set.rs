@@ -61,16 +61,32 @@ fn head(fingerprint: &str) -> Option<[u8; 6]> {
 }
 
 /// The set in force. Cheap to read from every request; changes are rare.
-#[derive(Default)]
 pub struct RevocationSet {
     index: ArcSwap<Index>,
     /// Serialises writers (each builds the next index from the current one).
     writing: Mutex<()>,
+    /// Bumped on every change: what is already open (tunnels, long responses) looks again.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for RevocationSet {
+    fn default() -> Self {
+        RevocationSet {
+            index: ArcSwap::default(),
+            writing: Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl RevocationSet {
     pub fn new() -> RevocationSet {
         RevocationSet::default()
+    }
+
+    /// Tells of every change to the set.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Whether any revocation by token or fingerprint is recorded (in force or not).
@@ -144,6 +160,7 @@ impl RevocationSet {
         let now = unix_now();
         let live = revocations.into_iter().filter(|r| r.in_force(now));
         self.index.store(Arc::new(Index::build(live)));
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Adds or replaces (by id) one revocation; returns whether it was new.
@@ -169,6 +186,7 @@ impl RevocationSet {
             .collect();
         let result = edit(&mut all);
         self.index.store(Arc::new(Index::build(all.into_values())));
+        self.changes.send_modify(|n| *n += 1);
         result
     }
 }
