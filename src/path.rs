@@ -277,6 +277,13 @@ impl RouteTable {
         if case_variant {
             return Err(PathError::CaseVariant);
         }
+        // `..%20` or `.%20`: a dot-segment once spaces are trimmed, whatever route it is under.
+        let dotted = path.split('/').any(|segment| {
+            segment.contains("%20") && segment.replace("%20", "").bytes().all(|b| b == b'.')
+        });
+        if dotted {
+            return Err(PathError::TrimVariant);
+        }
         if let Some(trimmed) = trimmed_segments(path) {
             let trim_variant = self.routes.iter().any(|route| {
                 route.service.is_some()
@@ -298,7 +305,9 @@ impl RouteTable {
 /// trims segments (Windows-style file names) would read it; `None` when no segment has any.
 /// Allocates only for such a path.
 fn trimmed_segments(path: &str) -> Option<String> {
-    let trims = |segment: &str| segment.ends_with('.') || segment.ends_with("%20");
+    let trims = |segment: &str| {
+        segment.ends_with('.') || segment.ends_with("%20") || segment.starts_with("%20")
+    };
     if !path.split('/').any(trims) {
         return None;
     }
@@ -308,6 +317,7 @@ fn trimmed_segments(path: &str) -> Option<String> {
             while let Some(rest) = segment
                 .strip_suffix('.')
                 .or_else(|| segment.strip_suffix("%20"))
+                .or_else(|| segment.strip_prefix("%20"))
             {
                 segment = rest;
             }

@@ -302,15 +302,25 @@ fn expected_route(routes: &[Route], path: &str) -> Result<Option<usize>, PathErr
     if case_variant {
         return Err(PathError::CaseVariant);
     }
-    // Segments read without their trailing dots and spaces, as a trimming backend would.
+    // A dot-segment once its spaces are gone.
+    let dotted = folded
+        .split('/')
+        .any(|seg| seg.contains("%20") && seg.replace("%20", "").chars().all(|c| c == '.'));
+    if dotted {
+        return Err(PathError::TrimVariant);
+    }
+    // Segments read without their trailing dots and spaces, and leading spaces, as a
+    // trimming backend would.
     let mut trimmed = String::new();
     for (i, segment) in folded.split('/').enumerate() {
-        let mut end = segment.len();
+        let (mut start, mut end) = (0, segment.len());
         loop {
-            if segment[..end].ends_with('.') {
+            if segment[start..end].ends_with('.') {
                 end -= 1;
-            } else if segment[..end].ends_with("%20") {
+            } else if segment[start..end].ends_with("%20") {
                 end -= 3;
+            } else if segment[start..end].starts_with("%20") {
+                start += 3;
             } else {
                 break;
             }
@@ -318,7 +328,7 @@ fn expected_route(routes: &[Route], path: &str) -> Result<Option<usize>, PathErr
         if i > 0 {
             trimmed.push('/');
         }
-        trimmed.push_str(&segment[..end]);
+        trimmed.push_str(&segment[start..end]);
     }
     let trim_variant = trimmed != folded
         && routes.iter().any(|r| {

@@ -24,15 +24,20 @@ use base64::Engine;
 
 use super::cache::{token_hash, TokenHash};
 
-/// Standard base64, padding optional (Java's decoder).
+/// Standard base64 as Java's decoder reads it: padding optional, unused low bits of the last
+/// character ignored (`YWxpY2X=` is "alice" too).
 const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
 );
-/// URL-safe base64, padding optional.
+/// URL-safe base64, as leniently.
 const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
 );
 /// What canonical spellings are written with.
 const STANDARD_PADDED: GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -56,7 +61,8 @@ fn canonical_permanent(token: &str) -> Option<String> {
     let rest = token
         .strip_prefix("perm:")
         .or_else(|| token.strip_prefix("perm-"))?;
-    let rest = rest.strip_suffix('.').unwrap_or(rest);
+    // Java's split drops every trailing empty part.
+    let rest = rest.trim_end_matches('.');
     let mut parts = rest.split('.');
     let (Some(login), Some(reference), Some(secret), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -117,6 +123,10 @@ mod tests {
             PERM.replacen("perm:", "perm-", 1),
             PERM.replace('=', ""),
             format!("{PERM}."),
+            format!("{PERM}..."),
+            // Unused low bits of the last base64 character, ignored by Java's decoder.
+            PERM.replacen("YWxpY2U=", "YWxpY2V=", 1),
+            PERM.replacen("NDctNQ==", "NDctNR==", 1),
             // base64("ALICE"), base64("Alice") without padding
             PERM.replacen("YWxpY2U=", "QUxJQ0U=", 1),
             PERM.replacen("YWxpY2U=", "QWxpY2U", 1),
@@ -135,6 +145,7 @@ mod tests {
             OAUTH.to_owned(),
             OAUTH.trim_end_matches('=').to_owned(),
             OAUTH.replace('/', "_").replace('+', "-"),
+            OAUTH.replacen("acw==", "acx==", 1),
         ] {
             assert_eq!(identity(&spelling), want, "{spelling}");
         }
@@ -162,7 +173,7 @@ mod tests {
             "opaque-token",
             "perm:not base64!.x.y",
             "perm:YWxpY2U=.NDctNQ==",
-            "perm:YWxpY2U=.NDctNQ==.",
+            "perm:YWxpY2U=.NDctNQ==..",
             "a;b.c",
             "a;1.!!",
         ] {

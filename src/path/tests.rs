@@ -283,6 +283,10 @@ fn select_table() {
         ("/hub./api/rest/users", Err(TrimVariant)),
         ("/hub/api%20", Err(TrimVariant)),
         ("/REST./x", Err(TrimVariant)),
+        ("/x/..%20/api/issues", Err(TrimVariant)),
+        ("/x/.%20/api", Err(TrimVariant)),
+        ("/%20api/issues", Err(TrimVariant)),
+        ("/x/%20/y", Err(TrimVariant)),
         // Trailing dots where no protected prefix is near are ordinary paths.
         ("/issue/DEMO-1/Fix-it.", Ok(Some("/"))),
         ("/api/issues/DEMO-1/x.", Ok(Some("/api"))),

@@ -10,10 +10,13 @@ use base64::Engine;
 
 use super::directory::{token_key, TokenKey};
 
-/// `java.util.Base64.getDecoder()`: standard alphabet, padding accepted but not required.
+/// `java.util.Base64.getDecoder()`: standard alphabet, padding accepted but not required,
+/// unused low bits of the last character ignored.
 const JAVA_BASIC: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
 );
 
 /// The key of a permanent token by its decoded parts, or `None` for any other shape.
